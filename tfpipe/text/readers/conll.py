@@ -1,0 +1,76 @@
+"""CoNLL reader (`word ... tag` per line, blank line between sentences, `-DOCSTART-` between documents).
+
+Tags must be valid BIO (IOB2): `O`, `B-X`, or `I-X` continuing a `B-X`/`I-X` of the same type.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+from tfpipe.text.readers.base import DataError, ErrorLog, TokenRecord, iter_lines
+
+_TAG = re.compile(r"^(O|[BI]-\S+)$")
+
+
+def bio_error(tags: Sequence[str]) -> Optional[tuple[int, str]]:
+    """The first position that breaks BIO (IOB2), with the reason; None when the sequence is valid."""
+    previous = "O"
+    for i, tag in enumerate(tags):
+        if not _TAG.match(tag):
+            return i, f"tag {tag!r} is not O, B-TYPE or I-TYPE"
+        if tag.startswith("I-") and previous[2:] != tag[2:]:
+            return i, f"{tag} follows {previous}: not valid BIO (an I- tag must continue B-/I- of its type)"
+        previous = tag
+    return None
+
+
+def read_conll(
+    path: str | Path,
+    word_column: int = 0,
+    tag_column: int = -1,
+    with_tags: bool = True,
+    log: Optional[ErrorLog] = None,
+) -> Iterator[TokenRecord]:
+    """Yields one `TokenRecord` per sentence; a sentence with a bad line or bad BIO is reported whole."""
+    path = Path(path)
+    log = log or ErrorLog()
+    words: list[str] = []
+    tags: list[str] = []
+    lines: list[int] = []
+    broken: Optional[DataError] = None
+
+    def flush() -> Iterator[TokenRecord]:
+        nonlocal broken
+        if broken is not None:
+            log.report(broken)
+        elif words:
+            problem = bio_error(tags) if with_tags else None
+            if problem:
+                index, reason = problem
+                log.report(DataError(path, lines[index], reason, "invalid BIO"))
+            else:
+                yield TokenRecord(list(words), list(tags) if with_tags else None, str(path), lines[0])
+        words.clear(), tags.clear(), lines.clear()
+        broken = None
+
+    for number, line in iter_lines(path, log):
+        fields = line.split()
+        if not fields:
+            yield from flush()
+            continue
+        if fields[0] == "-DOCSTART-":
+            log.notes["-DOCSTART- lines"] += 1
+            yield from flush()
+            continue
+        needed = max(word_column, tag_column) + 1 if tag_column >= 0 else max(word_column + 1, -tag_column)
+        if with_tags and (len(fields) < 2 or len(fields) < needed):
+            if broken is None:
+                broken = DataError(path, number, f"expected a word and a tag column, got {len(fields)} field(s): "
+                                   f"{line.strip()!r}", "missing column")
+            continue
+        words.append(fields[word_column])
+        tags.append(fields[tag_column] if with_tags else "O")
+        lines.append(number)
+    yield from flush()

@@ -1,0 +1,66 @@
+"""JSON Lines reader: one object per line with `text`, optional `text_pair` and `label` (keys renamable)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator, Optional
+
+from tfpipe.text.readers.base import DataError, ErrorLog, Record, iter_lines
+
+
+def iter_objects(path: str | Path, log: ErrorLog) -> Iterator[tuple[int, dict]]:
+    """Yields `(line, object)`; blank lines are counted, bad JSON and non-objects are reported."""
+    for number, line in iter_lines(path, log):
+        if not line.strip():
+            log.notes["blank lines"] += 1
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            log.report(DataError(path, number, f"invalid JSON: {exc.msg} at column {exc.colno}", "json"))
+            continue
+        if not isinstance(obj, dict):
+            log.report(DataError(path, number, f"expected a JSON object, got {type(obj).__name__}", "json"))
+            continue
+        yield number, obj
+
+
+def _field(path: Path, number: int, obj: dict, key: Optional[str], required: bool, log: ErrorLog):
+    if key is None:
+        return None, True
+    if key not in obj or obj[key] is None:
+        if required:
+            keys = ", ".join(sorted(obj)) or "none"
+            log.report(DataError(path, number, f"missing key {key!r}; keys present: {keys}", "missing column"))
+            return None, False
+        return None, True
+    value = obj[key]
+    if isinstance(value, (bool, int, float)) and key != "text":
+        value = str(value).lower() if isinstance(value, bool) else str(value)
+    if not isinstance(value, str):
+        log.report(DataError(path, number, f"key {key!r} must be a string, got {type(value).__name__}",
+                             "wrong type"))
+        return None, False
+    return value, True
+
+
+def read_jsonl(
+    path: str | Path,
+    text_key: Optional[str] = None,
+    text_pair_key: Optional[str] = None,
+    label_key: Optional[str] = None,
+    log: Optional[ErrorLog] = None,
+) -> Iterator[Record]:
+    """Yields a `Record` per object; `label` values that are numbers are kept as their string form."""
+    path = Path(path)
+    log = log or ErrorLog()
+    text_key = text_key or "text"
+    for number, obj in iter_objects(path, log):
+        text, ok = _field(path, number, obj, text_key, True, log)
+        # Without an explicit pair key, a "text_pair" key is read where present.
+        pair_key, pair_required = (text_pair_key, True) if text_pair_key else ("text_pair", False)
+        pair, ok_pair = _field(path, number, obj, pair_key, pair_required, log) if ok else (None, False)
+        label, ok_label = _field(path, number, obj, label_key, True, log) if ok and ok_pair else (None, False)
+        if ok and ok_pair and ok_label:
+            yield Record(text, pair, label, str(path), number)

@@ -1,0 +1,169 @@
+"""In-graph BERT WordPiece tokenizer: the one tokenizer used by training pipelines and baked into exports.
+
+It composes tensorflow-text ops (regex rewrites, Unicode normalization, `regex_split`,
+`FastWordpieceTokenizer`, `ShrinkLongestTrimmer`, `combine_segments`) so the same graph runs in tf.data,
+inside Keras models and in TensorFlow Serving, with no `py_function`.
+
+Its rules are those of the reference Hugging Face `BertTokenizer` (basic tokenizer + WordPiece), which differ
+from tf-text's own `BertTokenizer` in three places that matter for parity:
+- case folding is a plain Unicode lower-casing followed by NFD accent stripping, not NFKC_Casefold
+  (fullwidth letters stay fullwidth, `ß` stays `ß`);
+- control and format characters (Cc/Cf/Co/Cs, U+FFFD) are deleted, while whitespace (incl. Zs) becomes a space;
+- a word longer than 100 *characters* (not bytes) becomes `[UNK]`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Sequence
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
+SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)
+MAX_CHARS_PER_WORD = 100
+
+# Whitespace as the reference sees it: \t \n \r and the Zs category become a plain space.
+_WHITESPACE = r"[\t\n\r\p{Zs}]"
+# Everything else in category C (control, format, private use, surrogates, unassigned) and U+FFFD is
+# deleted. RE2 has no \p{Cn}, so C is spelled as "none of the other six categories".
+_DELETED = r"[^\p{L}\p{M}\p{N}\p{P}\p{S}\p{Z}]|\x{FFFD}"
+_CJK = (
+    r"[\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}\x{2A700}-\x{2B73F}"
+    r"\x{2B740}-\x{2B81F}\x{2B820}-\x{2CEAF}\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}]"
+)
+# Python's str.split() also splits on the line/paragraph separators, which survive cleaning.
+_SPLIT_SPACE = r"[ \x{2028}\x{2029}]"
+_PUNCTUATION = r"[!-/:-@\[-`{-~\p{P}]"
+_SPLIT_PATTERN = f"{_SPLIT_SPACE}|{_PUNCTUATION}|{_CJK}"
+_KEEP_PATTERN = f"{_PUNCTUATION}|{_CJK}"
+
+
+def normalize_text(text: tf.Tensor, lowercase: bool = True) -> tf.Tensor:
+    """Cleans and case-folds a string tensor exactly as the reference basic tokenizer does before splitting."""
+    text = tf.strings.regex_replace(text, _WHITESPACE, " ")
+    text = tf.strings.regex_replace(text, _DELETED, "")
+    text = tf_text.normalize_utf8(text, "NFC")
+    if lowercase:
+        text = tf.strings.lower(text, encoding="utf-8")
+        text = tf_text.normalize_utf8(text, "NFD")
+        text = tf.strings.regex_replace(text, r"\p{Mn}", "")
+    return text
+
+
+def pre_split(text: tf.Tensor, lowercase: bool = True) -> tf.RaggedTensor:
+    """Normalizes then splits `[batch]` strings into `[batch, words]` on whitespace, punctuation and CJK."""
+    return tf_text.regex_split(normalize_text(text, lowercase), _SPLIT_PATTERN, _KEEP_PATTERN)
+
+
+def load_vocabulary(path: str | Path) -> list[str]:
+    """Reads a `vocab.txt` (one token per line), checking the special tokens are present."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: vocabulary file not found")
+    tokens = path.read_text(encoding="utf-8").splitlines()
+    missing = [t for t in SPECIAL_TOKENS if t not in tokens]
+    if missing:
+        raise ValueError(f"{path}: vocabulary lacks the special tokens {missing}")
+    return tokens
+
+
+def vocabulary_hash(tokens: Sequence[str]) -> str:
+    """sha256 of the vocabulary as written to vocab.txt; recorded in manifests and exports."""
+    return hashlib.sha256(("\n".join(tokens) + "\n").encode("utf-8")).hexdigest()
+
+
+class WordPieceTokenizer(tf.Module):
+    """BERT WordPiece tokenizer built from tensorflow-text ops, with the reference tokenizer's rules.
+
+    Args:
+        vocabulary: the tokens in id order, or the path of a `vocab.txt`.
+        lowercase: lower-case and strip accents (uncased models). `False` for cased vocabularies.
+        max_chars_per_word: words longer than this many characters become `[UNK]`.
+
+    Examples:
+    >>> tok = WordPieceTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "fox", "##es"])
+    >>> tok.tokenize(tf.constant(["The foxes"])).to_list()
+    [[5, 6, 7]]
+    >>> ids, types = tok.pack([tok.tokenize(tf.constant(["fox"])), tok.tokenize(tf.constant(["the"]))])
+    >>> ids.to_list(), types.to_list()
+    ([[2, 6, 3, 5, 3]], [[0, 0, 0, 1, 1]])
+    """
+
+    def __init__(
+        self,
+        vocabulary: Sequence[str] | str | Path,
+        lowercase: bool = True,
+        max_chars_per_word: int = MAX_CHARS_PER_WORD,
+    ) -> None:
+        super().__init__(name="wordpiece_tokenizer")
+        if isinstance(vocabulary, (str, Path)):
+            vocabulary = load_vocabulary(vocabulary)
+        self.vocabulary = list(vocabulary)
+        self.lowercase = lowercase
+        self.max_chars_per_word = max_chars_per_word
+        ids = {t: i for i, t in enumerate(self.vocabulary)}
+        self.pad_id, self.unk_id = ids[PAD], ids[UNK]
+        self.cls_id, self.sep_id, self.mask_id = ids[CLS], ids[SEP], ids[MASK]
+        self.special_ids = tuple(ids[t] for t in SPECIAL_TOKENS)
+        # Byte limit high enough never to bite before the character limit (4 bytes per UTF-8 character).
+        self._wordpiece = tf_text.FastWordpieceTokenizer(
+            vocab=self.vocabulary,
+            suffix_indicator="##",
+            max_bytes_per_word=4 * max_chars_per_word + 4,
+            token_out_type=tf.int32,
+            unknown_token=UNK,
+            no_pretokenization=True,
+            support_detokenization=False,
+        )
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary)
+
+    @property
+    def hash(self) -> str:
+        return vocabulary_hash(self.vocabulary)
+
+    def split_words(self, text: tf.Tensor) -> tf.RaggedTensor:
+        """`[batch]` strings to `[batch, words]`: the pre-split every other method and the vocab builder use."""
+        return pre_split(text, self.lowercase)
+
+    def tokenize_words(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
+        """`[batch, words]` strings to `[batch, words, pieces]` ids; over-long words become one `[UNK]`."""
+        flat = words.flat_values
+        too_long = tf.strings.length(flat, unit="UTF8_CHAR") > self.max_chars_per_word
+        flat = tf.where(too_long, tf.constant(UNK), flat)
+        pieces = self._wordpiece.tokenize(flat)
+        return words.with_flat_values(pieces)
+
+    def tokenize(self, text: tf.Tensor) -> tf.RaggedTensor:
+        """`[batch]` strings to `[batch, tokens]` WordPiece ids, no special tokens."""
+        text = tf.convert_to_tensor(text, tf.string)
+        return self.tokenize_words(self.split_words(text)).merge_dims(-2, -1)
+
+    def pack(
+        self, segments: Sequence[tf.RaggedTensor], max_length: int | None = None
+    ) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
+        """`[CLS] a [SEP] (b [SEP])` with segment ids; over `max_length`, the longest segment is trimmed first."""
+        segments = list(segments)
+        if max_length is not None:
+            budget = max_length - len(segments) - 1
+            if budget < len(segments):
+                raise ValueError(f"max_length={max_length} leaves no room for {len(segments)} segment(s)")
+            segments = tf_text.ShrinkLongestTrimmer(budget).trim(segments)
+        return tf_text.combine_segments(segments, self.cls_id, self.sep_id)
+
+    def encode(
+        self, text: tf.Tensor, text_pair: tf.Tensor | None = None, max_length: int | None = None
+    ) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
+        """Raw strings (and optional pairs) to packed `input_ids` and `token_type_ids` (ragged)."""
+        segments = [self.tokenize(text)]
+        if text_pair is not None:
+            segments.append(self.tokenize(text_pair))
+        return self.pack(segments, max_length)
+
+    def id_to_token(self, ids: Sequence[int]) -> list[str]:
+        return [self.vocabulary[i] for i in ids]
