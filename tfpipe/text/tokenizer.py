@@ -131,18 +131,26 @@ class WordPieceTokenizer(tf.Module):
         """`[batch]` strings to `[batch, words]`: the pre-split every other method and the vocab builder use."""
         return pre_split(text, self.lowercase)
 
-    def tokenize_words(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
-        """`[batch, words]` strings to `[batch, words, pieces]` ids; over-long words become one `[UNK]`."""
+    def _wordpieces(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
+        """Pre-split words `[..., words]` to `[..., words, pieces]`; over-long words become one `[UNK]`."""
         flat = words.flat_values
         too_long = tf.strings.length(flat, unit="UTF8_CHAR") > self.max_chars_per_word
         flat = tf.where(too_long, tf.constant(UNK), flat)
-        pieces = self._wordpiece.tokenize(flat)
-        return words.with_flat_values(pieces)
+        return words.with_flat_values(self._wordpiece.tokenize(flat))
 
     def tokenize(self, text: tf.Tensor) -> tf.RaggedTensor:
         """`[batch]` strings to `[batch, tokens]` WordPiece ids, no special tokens."""
         text = tf.convert_to_tensor(text, tf.string)
-        return self.tokenize_words(self.split_words(text)).merge_dims(-2, -1)
+        return self._wordpieces(self.split_words(text)).merge_dims(-2, -1)
+
+    def tokenize_words(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
+        """Given words `[batch, words]` (CoNLL, say) to `[batch, words, pieces]`.
+
+        Each given word is normalized and pre-split like running text (`U.S.` is four pre-split words), and
+        all its pieces stay under it, so labels can be aligned to the first piece of every given word.
+        """
+        per_word = self.tokenize(words.flat_values)
+        return words.with_flat_values(per_word)
 
     def pack(
         self, segments: Sequence[tf.RaggedTensor], max_length: int | None = None

@@ -77,7 +77,8 @@ def read_records(
     log: Optional[ErrorLog] = None,
     lang: str = "en",
 ) -> Iterator[Union[Record, TokenRecord]]:
-    """Reads and validates `path` for `task`; `labels`, when given, is the closed label set.
+    """Reads and validates `path` for `task`; `labels`, when given, is the closed label set (for token
+    classification: the entity types, `{"PER", "LOC"}`, not the BIO tags).
 
     Yields `TokenRecord`s for token classification (CoNLL or span JSONL), `Record`s otherwise.
     """
@@ -94,9 +95,15 @@ def read_records(
         else:
             raise DataError(path, 0, f"token classification reads conll or spans files, not {fmt}", "file")
         for rec in records:
-            unknown = sorted({t[2:] for t in rec.tags or [] if t != "O"} - labels) if labels is not None else []
+            unknown = [i for i, t in enumerate(rec.tags or []) if t != "O" and t[2:] not in labels] \
+                if labels is not None else []
             if unknown:
-                log.report(DataError(rec.source, rec.line, f"unknown entity type(s) {unknown}", "unknown label"))
+                first = unknown[0]
+                line = rec.word_lines[first] if rec.word_lines else rec.line
+                types = sorted({rec.tags[i][2:] for i in unknown})
+                known = ", ".join(sorted(labels))
+                log.report(DataError(rec.source, line, f"unknown entity type(s) {types} (tag {rec.tags[first]!r}); "
+                                     f"known types: {known}", "unknown label"))
                 continue
             yield rec
         return

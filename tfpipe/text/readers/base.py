@@ -43,6 +43,7 @@ class TokenRecord:
     tags: Optional[list[str]] = None
     source: str = ""
     line: int = 0
+    word_lines: Optional[list[int]] = None  # the line of every word, where the format has one
 
 
 @dataclass
@@ -77,10 +78,11 @@ class ErrorLog:
         }
 
 
-def iter_lines(path: str | Path, log: ErrorLog) -> Iterator[tuple[int, str]]:
+def iter_lines(path: str | Path, log: ErrorLog, mark_bad: bool = False) -> Iterator[tuple[int, Optional[str]]]:
     """Yields `(line_number, text)` with line ends (LF or CRLF) and a leading BOM removed.
 
-    Lines that are not valid UTF-8 are reported with their line number and byte offset.
+    Lines that are not valid UTF-8 are reported with their line number and byte offset; with `mark_bad`
+    they are then yielded as `(line_number, None)`, for readers whose records span lines.
     """
     path = Path(path)
     if not path.is_file():
@@ -94,3 +96,5 @@ def iter_lines(path: str | Path, log: ErrorLog) -> Iterator[tuple[int, str]]:
                 yield number, raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 log.report(DataError(path, number, f"invalid UTF-8 at byte {exc.start} of the line", "encoding"))
+                if mark_bad:
+                    yield number, None

@@ -40,22 +40,28 @@ def read_conll(
     tags: list[str] = []
     lines: list[int] = []
     broken: Optional[DataError] = None
+    counted = False  # the sentence holds a line already reported (bad UTF-8): drop it without a second count
 
     def flush() -> Iterator[TokenRecord]:
-        nonlocal broken
+        nonlocal broken, counted
         if broken is not None:
             log.report(broken)
+        elif counted:
+            pass
         elif words:
             problem = bio_error(tags) if with_tags else None
             if problem:
                 index, reason = problem
                 log.report(DataError(path, lines[index], reason, "invalid BIO"))
             else:
-                yield TokenRecord(list(words), list(tags) if with_tags else None, str(path), lines[0])
+                yield TokenRecord(list(words), list(tags) if with_tags else None, str(path), lines[0], list(lines))
         words.clear(), tags.clear(), lines.clear()
-        broken = None
+        broken, counted = None, False
 
-    for number, line in iter_lines(path, log):
+    for number, line in iter_lines(path, log, mark_bad=True):
+        if line is None:
+            counted = True
+            continue
         fields = line.split()
         if not fields:
             yield from flush()

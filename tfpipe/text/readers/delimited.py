@@ -52,7 +52,9 @@ def _split_rows(path: Path, fmt: str, log: ErrorLog) -> Iterator[tuple[int, list
         except StopIteration:
             return
         except csv.Error as exc:
-            log.report(DataError(path, numbers[-1] if numbers else start, f"malformed CSV: {exc}", "csv"))
+            # Name the line where the bad record starts (an unterminated quote runs to the end of the file).
+            line = numbers[start - 1] if start - 1 < len(numbers) else start
+            log.report(DataError(path, line, f"malformed CSV: {exc} (in the record that starts on this line)", "csv"))
             continue
         yield (numbers[start - 1] if start - 1 < len(numbers) else start), row
 
@@ -75,6 +77,9 @@ def read_delimited(
         first = next(rows, None)
         if first is None:
             raise DataError(path, 1, "empty file: expected a header line", "file")
+        if first[0] != 1:  # the header itself was unreadable: no row may silently take its place
+            reason = log.errors[-1].reason if log.errors else "unreadable header line"
+            raise DataError(path, 1, f"{reason} (in the header, which cannot be skipped)", "file")
         header = [h.strip() for h in first[1]]
     if text_column is None:
         raise DataError(path, 1, "no text column given (--text-column)", "column")

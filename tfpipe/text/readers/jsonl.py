@@ -26,7 +26,8 @@ def iter_objects(path: str | Path, log: ErrorLog) -> Iterator[tuple[int, dict]]:
         yield number, obj
 
 
-def _field(path: Path, number: int, obj: dict, key: Optional[str], required: bool, log: ErrorLog):
+def _field(path: Path, number: int, obj: dict, key: Optional[str], required: bool, log: ErrorLog,
+           is_label: bool = False):
     if key is None:
         return None, True
     if key not in obj or obj[key] is None:
@@ -36,7 +37,8 @@ def _field(path: Path, number: int, obj: dict, key: Optional[str], required: boo
             return None, False
         return None, True
     value = obj[key]
-    if isinstance(value, (bool, int, float)) and key != "text":
+    # Numeric (and boolean) labels are normal: keep their string form. Texts must be strings.
+    if isinstance(value, (bool, int, float)) and is_label:
         value = str(value).lower() if isinstance(value, bool) else str(value)
     if not isinstance(value, str):
         log.report(DataError(path, number, f"key {key!r} must be a string, got {type(value).__name__}",
@@ -61,6 +63,6 @@ def read_jsonl(
         # Without an explicit pair key, a "text_pair" key is read where present.
         pair_key, pair_required = (text_pair_key, True) if text_pair_key else ("text_pair", False)
         pair, ok_pair = _field(path, number, obj, pair_key, pair_required, log) if ok else (None, False)
-        label, ok_label = _field(path, number, obj, label_key, True, log) if ok and ok_pair else (None, False)
+        label, ok_label = _field(path, number, obj, label_key, True, log, True) if ok and ok_pair else (None, False)
         if ok and ok_pair and ok_label:
             yield Record(text, pair, label, str(path), number)

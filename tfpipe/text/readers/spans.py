@@ -22,7 +22,7 @@ def _spans(path: Path, number: int, obj: dict, text: str) -> list[tuple[int, int
         raise DataError(path, number, "'entities' must be a list of [start, end, label]", "wrong type")
     spans = []
     for item in raw:
-        ok = (isinstance(item, (list, tuple)) and len(item) == 3 and all(isinstance(v, int) for v in item[:2])
+        ok = (isinstance(item, (list, tuple)) and len(item) == 3 and all(type(v) is int for v in item[:2])
               and isinstance(item[2], str) and item[2])
         if not ok:
             raise DataError(path, number, f"entity {item!r} is not [start, end, label]", "wrong type")

@@ -1,0 +1,234 @@
+"""tf.data input pipelines: pretraining TFRecords and fine-tuning records to padded, batched model inputs.
+
+Model inputs are `input_word_ids`, `input_mask`, `input_type_ids` (int32 `[batch, seq]`). Tokenization runs
+in-graph with the same `WordPieceTokenizer` that exports embed. Fine-tuning batches are padded per batch, or
+to fixed bucket lengths with `bucket_boundaries` (short texts padded to 128 waste most of the compute).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import keras_hub
+import tensorflow as tf
+
+from tfpipe.config.schemas import PipelineConfig
+from tfpipe.data.labels import IGNORE_INDEX, LabelVocab
+from tfpipe.data.pretraining_data import read_manifest
+from tfpipe.text.readers import Record, TokenRecord
+from tfpipe.text.tokenizer import WordPieceTokenizer
+
+AUTOTUNE = tf.data.AUTOTUNE
+MODEL_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
+
+
+# --- Pretraining -------------------------------------------------------------------------------------------
+
+def _pretraining_parser(manifest: dict):
+    seq, preds = manifest["max_seq_length"], manifest["max_predictions_per_seq"]
+    spec = {name: tf.io.FixedLenFeature([seq], tf.int64) for name in MODEL_INPUTS}
+    spec.update({
+        "masked_lm_positions": tf.io.FixedLenFeature([preds], tf.int64),
+        "masked_lm_ids": tf.io.FixedLenFeature([preds], tf.int64),
+        "masked_lm_weights": tf.io.FixedLenFeature([preds], tf.float32),
+        "next_sentence_labels": tf.io.FixedLenFeature([1], tf.int64),
+    })
+
+    def parse(serialized):
+        parsed = tf.io.parse_example(serialized, spec)
+        return {k: (tf.cast(v, tf.int32) if v.dtype == tf.int64 else v) for k, v in parsed.items()}
+
+    return parse
+
+
+def _dynamic_masker(tokenizer: WordPieceTokenizer, manifest: dict, rate: float):
+    """Re-masks every batch with keras-hub's `MaskedLMMaskGenerator` (RoBERTa-style dynamic masking)."""
+    generator = keras_hub.layers.MaskedLMMaskGenerator(
+        vocabulary_size=tokenizer.vocabulary_size,
+        mask_selection_rate=rate,
+        mask_token_id=tokenizer.mask_id,
+        mask_selection_length=manifest["max_predictions_per_seq"],
+        unselectable_token_ids=[tokenizer.pad_id, tokenizer.cls_id, tokenizer.sep_id],
+        mask_token_rate=0.8,
+        random_token_rate=0.1,
+    )
+
+    def remask(features):
+        # Restore the original ids at the statically masked positions, then draw new masks.
+        ids = features["input_word_ids"]
+        positions = features["masked_lm_positions"]
+        batch = tf.shape(ids)[0]
+        rows = tf.repeat(tf.range(batch)[:, None], tf.shape(positions)[1], axis=1)
+        keep = features["masked_lm_weights"] > 0
+        indices = tf.stack([tf.boolean_mask(rows, keep), tf.boolean_mask(positions, keep)], axis=1)
+        original = tf.tensor_scatter_nd_update(ids, indices, tf.boolean_mask(features["masked_lm_ids"], keep))
+        masked = generator(original)
+        out = dict(features)
+        out["input_word_ids"] = tf.cast(masked["token_ids"], tf.int32)
+        out["masked_lm_positions"] = tf.cast(masked["mask_positions"], tf.int32)
+        out["masked_lm_ids"] = tf.cast(masked["mask_ids"], tf.int32)
+        out["masked_lm_weights"] = tf.cast(masked["mask_weights"], tf.float32)
+        return out
+
+    return remask
+
+
+def pretraining_dataset(
+    data_dir: str | Path,
+    batch_size: int,
+    seed: int = 0,
+    shuffle_buffer: int = 10_000,
+    repeat: bool = True,
+    dynamic_masking: bool = False,
+    tokenizer: Optional[WordPieceTokenizer] = None,
+    masked_lm_prob: float = 0.15,
+) -> tf.data.Dataset:
+    """Batches of every pretraining feature from the shards listed in `data_dir/manifest.json`.
+
+    Shards are interleaved in a seeded order; the same seed gives the same batches.
+    """
+    manifest = read_manifest(data_dir)
+    files = [str(Path(data_dir) / shard["file"]) for shard in manifest["shards"]]
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"shards listed in the manifest are missing: {missing}")
+    ds = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed)
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
+                       num_parallel_calls=AUTOTUNE, deterministic=True)
+    if repeat:
+        ds = ds.repeat()
+    if shuffle_buffer:
+        ds = ds.shuffle(shuffle_buffer, seed=seed)
+    ds = ds.batch(batch_size, drop_remainder=repeat).map(_pretraining_parser(manifest), num_parallel_calls=AUTOTUNE)
+    if dynamic_masking:
+        if tokenizer is None:
+            raise ValueError("dynamic masking needs the tokenizer (for the [MASK] id and vocabulary size)")
+        if tokenizer.hash != manifest["vocab"]["sha256"]:
+            raise ValueError(f"the vocabulary does not match the one {data_dir} was made with")
+        ds = ds.map(_dynamic_masker(tokenizer, manifest, masked_lm_prob), num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(AUTOTUNE)
+
+
+# --- Fine-tuning -------------------------------------------------------------------------------------------
+
+def _encode_texts(tokenizer, labels, task, max_length, has_pair):
+    table = labels.lookup_table() if labels is not None and task == "classification" else None
+
+    def encode(batch):
+        ids, types = tokenizer.encode(batch["text"], batch["text_pair"] if has_pair else None, max_length)
+        features = {"input_word_ids": ids, "input_mask": tf.ones_like(ids), "input_type_ids": types}
+        if "label" not in batch:
+            return features
+        if task == "regression":
+            target = tf.strings.to_number(batch["label"], tf.float32)
+        else:
+            target = tf.cast(table.lookup(batch["label"]), tf.int32)
+        return features, target
+
+    return encode
+
+
+def _encode_words(tokenizer: WordPieceTokenizer, labels: Optional[LabelVocab], max_length: int):
+    """Words → pieces with each word's tag on its first piece; other pieces and specials get IGNORE_INDEX."""
+    table = labels.lookup_table() if labels is not None else None
+    budget = max_length - 2
+
+    def encode(batch):
+        pieces = tokenizer.tokenize_words(batch["words"])  # [batch, words, pieces]
+        per_word = pieces.values  # [all words, pieces]
+        # A word with no pieces (only control characters, say) still needs a position for its tag: [UNK].
+        lengths = per_word.row_lengths()
+        unk = tf.RaggedTensor.from_tensor(tf.fill([tf.shape(lengths)[0], 1], tokenizer.unk_id))
+        padded = tf.concat([per_word, unk], axis=1)
+        keep = tf.ragged.range(lengths + 1) < tf.expand_dims(tf.maximum(lengths, 1), 1)
+        per_word = tf.ragged.boolean_mask(padded, keep)
+        is_first = tf.equal(tf.ragged.range(per_word.row_lengths()), 0)
+        ids = pieces.with_values(per_word).merge_dims(1, 2)[:, :budget]
+        ids, types = tokenizer.pack([ids])
+        features = {"input_word_ids": ids, "input_mask": tf.ones_like(ids), "input_type_ids": types}
+        if "tags" not in batch:
+            return features
+        tag_ids = tf.cast(table.lookup(batch["tags"].flat_values), tf.int32)
+        per_piece = tf.gather(tag_ids, per_word.value_rowids())
+        target = tf.where(is_first.flat_values, per_piece, IGNORE_INDEX)
+        target = pieces.with_values(per_word.with_flat_values(target)).merge_dims(1, 2)[:, :budget]
+        ignore = tf.RaggedTensor.from_tensor(tf.fill([target.nrows(), 1], IGNORE_INDEX))
+        return features, tf.concat([ignore, target, ignore], axis=1)
+
+    return encode
+
+
+def _dense(*element):
+    """Unbatched ragged rows are 1-D; make them plain tensors so `padded_batch` accepts them."""
+    out = tf.nest.map_structure(lambda t: t.to_tensor() if isinstance(t, tf.RaggedTensor) else t, element)
+    return out if len(out) > 1 else out[0]
+
+
+def _slices(records: Sequence[Record | TokenRecord], task: str) -> tuple[dict, bool]:
+    if task == "token-classification":
+        data = {"words": tf.ragged.constant([r.words for r in records], dtype=tf.string)}
+        if all(r.tags is not None for r in records):
+            data["tags"] = tf.ragged.constant([r.tags for r in records], dtype=tf.string)
+        return data, False
+    data = {"text": tf.constant([r.text for r in records])}
+    has_pair = any(r.text_pair is not None for r in records)
+    if has_pair:
+        data["text_pair"] = tf.constant([r.text_pair or "" for r in records])
+    if all(r.label is not None for r in records):
+        data["label"] = tf.constant([r.label for r in records])
+    return data, has_pair
+
+
+def finetune_dataset(
+    records: Sequence[Record | TokenRecord],
+    tokenizer: WordPieceTokenizer,
+    task: str,
+    labels: Optional[LabelVocab] = None,
+    config: Optional[PipelineConfig] = None,
+    training: bool = False,
+) -> tf.data.Dataset:
+    """Batches of `(features, labels)` (features only when the records carry no labels).
+
+    Training datasets are shuffled with `config.seed`; evaluation keeps the input order. Sequences are
+    trimmed to `config.max_seq_length` (longest segment first for pairs) and padded per batch, or to the
+    next of `config.bucket_boundaries`.
+    """
+    config = config or PipelineConfig()
+    if not records:
+        raise ValueError("no records to build a dataset from")
+    if task != "regression" and labels is None and (
+            (task == "classification" and records[0].label is not None) or
+            (task == "token-classification" and records[0].tags is not None)):
+        raise ValueError("labelled records need a LabelVocab (LabelVocab.from_records(train_records))")
+    data, has_pair = _slices(records, task)
+    if task == "token-classification":
+        encode = _encode_words(tokenizer, labels, config.max_seq_length)
+    else:
+        encode = _encode_texts(tokenizer, labels, task, config.max_seq_length, has_pair)
+    ds = tf.data.Dataset.from_tensor_slices(data)
+    # Tokenize in batches (cheaper than per example), then unbatch to per-example tensors for bucketing.
+    ds = ds.batch(256).map(encode, num_parallel_calls=AUTOTUNE).unbatch().map(_dense, num_parallel_calls=AUTOTUNE)
+    if config.cache:
+        ds = ds.cache()
+    if training and config.shuffle_buffer:
+        ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
+    labelled = "label" in data or "tags" in data
+    pad_values = {"input_word_ids": tokenizer.pad_id, "input_mask": 0, "input_type_ids": 0}
+    if labelled:
+        target_pad = tf.constant(0.0) if task == "regression" else tf.constant(IGNORE_INDEX, tf.int32)
+        padding = (pad_values, target_pad)
+    else:
+        padding = pad_values
+    if config.bucket_boundaries:
+        bounds = sorted(set(config.bucket_boundaries) | {config.max_seq_length})
+
+        def length(*element):
+            return tf.shape(element[0]["input_word_ids"])[0]
+
+        ds = ds.bucket_by_sequence_length(
+            length, [b + 1 for b in bounds], [config.batch_size] * (len(bounds) + 1),
+            padding_values=padding, pad_to_bucket_boundary=True, drop_remainder=False)
+    else:
+        ds = ds.padded_batch(config.batch_size, padding_values=padding)
+    return ds.prefetch(AUTOTUNE)
