@@ -43,7 +43,7 @@ LEXNAMES_TEXT = "".join(f"{i:02d}\t{name}\t{_CATEGORY[name.split('.')[0]]}\n" fo
 _SHARED_WRITE = stat.S_IWGRP | stat.S_IWOTH
 
 
-class WordNetMissingError(RuntimeError):
+class WordNetMissingError(FileNotFoundError):
     """The system WordNet files are not installed where they were looked for."""
 
     def __init__(self, source: Path) -> None:

@@ -161,7 +161,10 @@ class WordPieceTokenizer(tf.Module):
             budget = max_length - len(segments) - 1
             if budget < len(segments):
                 raise ValueError(f"max_length={max_length} leaves no room for {len(segments)} segment(s)")
-            segments = tf_text.ShrinkLongestTrimmer(budget).trim(segments)
+            if len(segments) == 1:  # the trimmer's while_loop fails shape inference with one segment
+                segments = [segments[0][:, :budget]]
+            else:
+                segments = tf_text.ShrinkLongestTrimmer(budget).trim(segments)
         return tf_text.combine_segments(segments, self.cls_id, self.sep_id)
 
     def encode(

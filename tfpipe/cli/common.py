@@ -1,0 +1,101 @@
+"""Shared CLI plumbing: config loading with flags and `--set` overrides, reader flags, progress, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from tfpipe.config import WIKITEXT_HEADING_REGEX, WIKITEXT_TITLE_REGEX, Config, apply_overrides, load_config
+
+# Named document-boundary presets for --doc-boundary-regex.
+BOUNDARY_PRESETS = {"wikitext": (WIKITEXT_TITLE_REGEX, WIKITEXT_HEADING_REGEX)}
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE.yaml", help="YAML config (sections as in config.yaml)")
+    parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
+                        help="override one config value; repeatable (applied last)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_reader_args(parser: argparse.ArgumentParser, columns: bool = True, corpus: bool = False) -> None:
+    group = parser.add_argument_group("input format")
+    group.add_argument("--format", choices=["auto", "text", "tsv", "csv", "jsonl", "conll", "spans"],
+                       help="input format (default: from the file extension)")
+    if columns:
+        group.add_argument("--text-column", help="text column name (or 0-based index with --no-header)")
+        group.add_argument("--text-pair-column", help="second text column for pair tasks")
+        group.add_argument("--label-column", help="label column")
+        group.add_argument("--no-header", action="store_true", default=None,
+                           help="delimited file without a header: columns are 0-based indices")
+    group.add_argument("--on-error", choices=["raise", "skip"], help="stop at a bad record, or skip and count")
+    if corpus:
+        group.add_argument("--doc-boundary-regex", metavar="REGEX",
+                           help="lines matching it start documents and are dropped (default: blank lines "
+                                "separate documents); 'wikitext' = WikiText article titles, dropping section "
+                                "headings too")
+        group.add_argument("--drop-regex", metavar="REGEX", help="lines matching it are dropped")
+
+
+# argparse dest → (config section, key)
+FLAG_KEYS = {
+    "format": ("reader", "format"), "text_column": ("reader", "text_column"),
+    "text_pair_column": ("reader", "text_pair_column"), "label_column": ("reader", "label_column"),
+    "no_header": ("reader", "no_header"), "on_error": ("reader", "on_error"),
+    "doc_boundary_regex": ("reader", "doc_boundary_regex"), "drop_regex": ("reader", "drop_regex"),
+    "task": (None, "task"), "vocab": ("tokenizer", "vocab"), "vocab_size": ("vocab", "vocab_size"),
+    "max_seq_length": ("pretraining", "max_seq_length"),
+    "max_predictions_per_seq": ("pretraining", "max_predictions_per_seq"),
+    "masked_lm_prob": ("pretraining", "masked_lm_prob"), "dupe_factor": ("pretraining", "dupe_factor"),
+    "short_seq_prob": ("pretraining", "short_seq_prob"), "whole_word_mask": ("pretraining", "whole_word_mask"),
+    "num_shards": ("pretraining", "num_shards"), "seed": ("pretraining", "seed"),
+    "lang": ("spacy", "lang"), "batch_size": ("spacy", "batch_size"), "n_process": ("spacy", "n_process"),
+}
+
+
+def build_config(args: argparse.Namespace, keys: dict[str, tuple] | None = None) -> Config:
+    """Defaults ← `--config` YAML ← explicit flags ← `--set` overrides; validated at the end."""
+    config = load_config(Config, getattr(args, "config", None))
+    for dest, (section, key) in {**FLAG_KEYS, **(keys or {})}.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if dest == "doc_boundary_regex" and value in BOUNDARY_PRESETS:
+            value, drop = BOUNDARY_PRESETS[value]
+            if getattr(args, "drop_regex", None) is None:
+                config.reader.drop_regex = drop
+        target = config if section is None else getattr(config, section)
+        setattr(target, key, value)
+    if getattr(args, "cased", False):
+        config.tokenizer.lowercase = False
+    return apply_overrides(config, getattr(args, "set", []))
+
+
+def progress_enabled(args: argparse.Namespace) -> bool:
+    return not getattr(args, "quiet", False)
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable result as the last stdout line."""
+    print(json.dumps(data, sort_keys=True, default=str))
+
+
+def check_inputs(paths: list[str]) -> list[str]:
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: input file not found")
+    return paths
+
+
+def quiet_tensorflow() -> None:
+    """TensorFlow's C++ start-up chatter hides real output; users can still raise the level."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+
+
+def eprint(*parts: Any) -> None:
+    print(*parts, file=sys.stderr)

@@ -1,0 +1,137 @@
+"""The end-to-end quickstart on the embedded default data: every stage that exists, in order, with a summary.
+
+Stages so far: inspect a labelled dataset, spaCy corpus pass, WordPiece vocabulary, MLM+NSP pretraining
+TFRecords, tf.data batches for pretraining and fine-tuning, and WordNet augmentation (when WordNet is there).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Optional
+
+from tfpipe.config import Config, PipelineConfig, ReaderConfig, save_config
+
+CORPUS = "quickstart_corpus.txt"
+REVIEWS = "quickstart_reviews.tsv"
+
+
+def resource_path(name: str) -> Path:
+    """Path of an embedded data file (shipped inside the package)."""
+    return Path(str(resources.files("tfpipe") / "resources" / name))
+
+
+def default_config() -> Config:
+    config = Config()
+    config.reader = ReaderConfig(text_column="sentence", label_column="label")
+    config.vocab.vocab_size = 2000
+    config.pretraining.max_seq_length = 64
+    config.pretraining.max_predictions_per_seq = 10
+    config.pretraining.num_shards = 2
+    config.pipeline = PipelineConfig(batch_size=16, max_seq_length=64, bucket_boundaries=[16, 32])
+    return config
+
+
+def run_quickstart(
+    output_dir: str | Path = "tfpipe-quickstart", config: Optional[Config] = None, progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Runs every stage on the embedded corpus and reviews; returns a summary dict (also in summary.json)."""
+    import json
+
+    import tensorflow as tf
+
+    from tfpipe.data.labels import LabelVocab
+    from tfpipe.data.pipelines import finetune_dataset, pretraining_dataset
+    from tfpipe.data.pretraining_data import create_pretraining_data
+    from tfpipe.text.corpus import prepare_corpus
+    from tfpipe.text.inspect_data import format_report, inspect_dataset
+    from tfpipe.text.readers import read_records
+    from tfpipe.text.tokenizer import WordPieceTokenizer
+    from tfpipe.text.vocab import build_vocabulary, write_vocabulary
+
+    config = config or default_config()
+    out = Path(output_dir)
+    if out.exists():
+        shutil.rmtree(out)  # the quickstart's own folder: a re-run starts clean
+    out.mkdir(parents=True)
+    save_config(config, out)
+    corpus, reviews = resource_path(CORPUS), resource_path(REVIEWS)
+    summary: dict = {"output_dir": str(out)}
+    timings: dict = {}
+
+    def stage(name: str):
+        log(f"\n== {name}")
+        timings[name] = time.perf_counter()
+
+    def done(name: str) -> None:
+        timings[name] = round(time.perf_counter() - timings[name], 2)
+
+    stage("inspect-data")
+    report = inspect_dataset(reviews, "classification", config.reader)
+    log(format_report(report))
+    summary["inspect"] = {"records": report["records"], "errors": report["num_errors"]}
+    done("inspect-data")
+
+    stage("spaCy corpus pass")
+    prepared = out / "corpus.txt"
+    stats = prepare_corpus([corpus], prepared, ReaderConfig(), config.cleaning, config.spacy, progress)
+    log(f"{prepared}: {stats.documents} documents, {stats.sentences} sentences, {stats.words} words")
+    summary["corpus"] = {"documents": stats.documents, "sentences": stats.sentences, "words": stats.words}
+    done("spaCy corpus pass")
+
+    stage("build-vocab")
+    texts = (line for line in prepared.read_text(encoding="utf-8").splitlines() if line)
+    review_texts = [r.text for r in read_records(reviews, config.reader)]
+    vocab = build_vocabulary(list(texts) + review_texts, config.vocab, config.tokenizer.lowercase)
+    vocab_path = write_vocabulary(vocab, out / "vocab.txt")
+    tokenizer = WordPieceTokenizer(vocab, config.tokenizer.lowercase)
+    sample = "The quickstart tokenizer runs in-graph."
+    pieces = tokenizer.id_to_token(tokenizer.tokenize(tf.constant([sample])).to_list()[0])
+    log(f"{vocab_path}: {len(vocab)} tokens; {sample!r} -> {pieces}")
+    summary["vocab"] = {"size": len(vocab), "sha256": tokenizer.hash}
+    done("build-vocab")
+
+    stage("create-pretraining-data")
+    manifest = create_pretraining_data([prepared], tokenizer, out / "pretraining", config.pretraining,
+                                       ReaderConfig(), config.cleaning, config.spacy, progress)
+    s = manifest["stats"]
+    log(f"{out / 'pretraining'}: {manifest['num_instances']} instances, masked {s['masked_fraction']:.1%}, "
+        f"random next {s['random_next_fraction']:.1%}")
+    summary["pretraining"] = {"instances": manifest["num_instances"], "masked_fraction": s["masked_fraction"],
+                              "random_next_fraction": s["random_next_fraction"]}
+    done("create-pretraining-data")
+
+    stage("tf.data pipelines")
+    batch = next(iter(pretraining_dataset(out / "pretraining", config.pipeline.batch_size, seed=0)))
+    log("pretraining batch: " + ", ".join(f"{k}{list(v.shape)}" for k, v in sorted(batch.items())))
+    records = list(read_records(reviews, config.reader))
+    labels = LabelVocab.from_records(records)
+    labels.save(out / "labels.txt")
+    shapes = []
+    for features, target in finetune_dataset(records, tokenizer, "classification", labels, config.pipeline, True):
+        shapes.append(int(features["input_word_ids"].shape[1]))
+    log(f"fine-tuning: {len(records)} reviews, labels {labels.labels}, {len(shapes)} batches padded to "
+        f"bucket lengths {sorted(set(shapes))}")
+    summary["pipelines"] = {"finetune_batches": len(shapes), "bucket_lengths": sorted(set(shapes))}
+    done("tf.data pipelines")
+
+    stage("WordNet augmentation")
+    try:
+        from tfpipe.text.augment import EdaAugmenter, load_wordnet
+
+        augmenter = EdaAugmenter(num_aug=2, seed=config.augment.seed, wordnet=load_wordnet())
+        for text in augmenter.augment(records[0].text):
+            log(f"  {records[0].text!r} -> {text!r}")
+        summary["augment"] = "ok"
+    except FileNotFoundError as error:  # WordNet is an optional Debian package
+        log(f"skipped: {error}")
+        summary["augment"] = "skipped: WordNet not installed"
+    done("WordNet augmentation")
+
+    summary["seconds"] = timings
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    log(f"\nquickstart finished in {sum(timings.values()):.1f}s; outputs in {out}/")
+    return summary
