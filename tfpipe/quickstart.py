@@ -111,7 +111,7 @@ def run_quickstart(
     labels = LabelVocab.from_records(records)
     labels.save(out / "labels.txt")
     shapes = []
-    for features, target in finetune_dataset(records, tokenizer, "classification", labels, config.pipeline, True):
+    for features, _ in finetune_dataset(records, tokenizer, "classification", labels, config.pipeline, True):
         shapes.append(int(features["input_word_ids"].shape[1]))
     log(f"fine-tuning: {len(records)} reviews, labels {labels.labels}, {len(shapes)} batches padded to "
         f"bucket lengths {sorted(set(shapes))}")
