@@ -47,6 +47,8 @@ def machine_info() -> dict[str, Any]:
     except (OSError, IndexError):
         pass
     info["usable_cpus"] = len(os.sched_getaffinity(0))
+    # The machine is shared: a load average near or above the core count means the numbers saw contention.
+    info["loadavg_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
     try:
         meminfo = Path("/proc/meminfo").read_text()
         kib = int(re.search(r"MemTotal:\s+(\d+)", meminfo).group(1))

@@ -179,8 +179,6 @@ def test_bounds_are_inclusive():
     assert config.pretraining.short_seq_prob == 0.0
 
 
-@pytest.mark.xfail(strict=True, reason="core.validate compares NaN with `<`/`>`, which is always False, so NaN "
-                                       "passes every bound")
 def test_nan_is_outside_the_bounds():
     with pytest.raises(ConfigError, match="pretraining.masked_lm_prob"):
         from_dict(Config, {"pretraining": {"masked_lm_prob": "nan"}})

@@ -9,6 +9,7 @@ import pytest
 
 from tfpipe.config import ReaderConfig
 from tfpipe.text.inspect_data import PERCENTILES, format_report, inspect_dataset
+from tfpipe.text.readers import DataError
 from tfpipe.text.tokenizer import WordPieceTokenizer
 
 TSV = ReaderConfig(text_column="text", label_column="label")
@@ -267,9 +268,9 @@ def test_token_classification_token_lengths(tmp_path, tokenizer):
     assert words["length_words"] == {"p50": 4, "p90": 4, "p95": 4, "p99": 4, "p100": 4}
 
 
-def test_missing_file_is_reported(tmp_path):
+def test_missing_file_is_a_usage_error(tmp_path):
+    # No file means nothing to inspect: raised (the CLI exits 2), not reported as a data problem.
     path = tmp_path / "nope.tsv"
-    report = inspect_dataset(path, "classification", TSV)
-    assert report["records"] == 0
-    assert report["num_errors"] == 1
-    assert report["errors"] == [f"{path}: file not found"]
+    with pytest.raises(DataError, match="file not found") as info:
+        inspect_dataset(path, "classification", TSV)
+    assert info.value.path == str(path) and info.value.line == 0

@@ -60,8 +60,6 @@ def test_bad_ratios_name_the_flag(text):
     assert str(info.value).startswith(f"--ratios {text!r}:")
 
 
-@pytest.mark.xfail(strict=True, reason="split.parse_ratios: `abs(sum - 1) > 1e-6` is False for NaN, so 'nan' ratios "
-                                       "pass validation")
 def test_nan_ratio_is_rejected():
     with pytest.raises(ValueError, match="--ratios"):
         parse_ratios("nan,0.5,0.5")
@@ -226,8 +224,6 @@ def test_no_header_tsv_has_no_header_in_outputs(tmp_path):
         assert all(count in (2, 3) for count in labels.values())  # 5 of each label, split half and half
 
 
-@pytest.mark.xfail(strict=True, reason="split._units splits rows with bytes.splitlines, which also breaks on a lone "
-                                       "'\\r'; the readers split on '\\n' only, so such a TSV row is cut in two")
 def test_tsv_row_with_a_lone_carriage_return_stays_whole(tmp_path):
     rows = [f"old mac\rtext {i}\t{i % 2}\n".encode() for i in range(10)]
     path = tmp_path / "d.tsv"
@@ -239,8 +235,6 @@ def test_tsv_row_with_a_lone_carriage_return_stays_whole(tmp_path):
     assert Counter(body.split(b"\n")[:-1]) == Counter(row.rstrip(b"\n") for row in rows)
 
 
-@pytest.mark.xfail(strict=True, reason="split._units slices bytes.splitlines() lines (which break on a lone '\\r') "
-                                       "by csv line_num (which counts '\\n' lines only): CSV records are lost")
 def test_csv_record_with_a_lone_carriage_return_is_kept(tmp_path):
     records = [f'"row {i}\rmore",{i % 2}\n'.encode() for i in range(6)]
     path = tmp_path / "d.csv"
@@ -347,8 +341,6 @@ def test_stratified_csv_with_bom_header(tmp_path):
     assert Counter(line.strip().split(b",")[1] for line in valid) == {b"p": 4, b"n": 2}
 
 
-@pytest.mark.xfail(strict=True, reason="split._label splits the CSV header on ',' without CSV parsing, so quoted "
-                                       "column names (\"label\") are not found")
 def test_stratify_on_a_quoted_csv_header(tmp_path):
     path = tmp_path / "d.csv"
     path.write_bytes(b'"text","label"\n' + b"".join(f'"r{i}",{i % 2}\n'.encode() for i in range(10)))
@@ -371,8 +363,6 @@ def test_missing_stratify_key_in_jsonl_names_the_line(tmp_path):
         split_file(path, tmp_path / "out", (0.5, 0.5), stratify_column="label")
 
 
-@pytest.mark.xfail(strict=True, reason="split._label calls json.loads/.get unguarded: a bad JSONL line raises "
-                                       "JSONDecodeError/AttributeError without file:line instead of a DataError")
 @pytest.mark.parametrize("bad", [b"{bad json\n", b"[1, 2]\n"])
 def test_bad_jsonl_line_when_stratifying_names_the_line(tmp_path, bad):
     path = tmp_path / "d.jsonl"

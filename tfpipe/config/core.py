@@ -6,6 +6,7 @@ Standard library and YAML only: every stage imports this, so it must stay light.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -108,6 +109,8 @@ def validate(obj: Any, prefix: str = "") -> None:
             allowed = ", ".join(str(c) for c in choices)
             raise ConfigError(f"{key}: {value!r} is not allowed; allowed values: {allowed}")
         low, high = f.metadata.get("low"), f.metadata.get("high")
+        if isinstance(value, float) and math.isnan(value) and (low is not None or high is not None):
+            raise ConfigError(f"{key}: NaN is not allowed")
         if value is not None and low is not None and value < low:
             raise ConfigError(f"{key}: {value!r} is below the minimum {low}")
         if value is not None and high is not None and value > high:
@@ -140,11 +143,22 @@ def apply_overrides(obj: T, overrides: list[str] | None) -> T:
             raise ConfigError(
                 f"unknown key '{dotted}' in override {item!r}; allowed: {', '.join(sorted(node))}"
             )
+        if _is_text_field(type(obj), parts):
+            # A string field takes the text as written: YAML would turn `yes` into True and `007` into 7.
+            node[parts[-1]] = None if raw.strip() in ("null", "~") else raw
+            continue
         try:
             node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             node[parts[-1]] = raw
     return from_dict(type(obj), data)
+
+
+def _is_text_field(cls: type, parts: list[str]) -> bool:
+    for part in parts[:-1]:
+        cls = typing.get_type_hints(cls)[part]
+    annotation = typing.get_type_hints(cls).get(parts[-1])
+    return annotation is str or annotation == typing.Optional[str]
 
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:

@@ -48,6 +48,8 @@ def inspect_dataset(
     try:
         records = list(read_records(path, reader, task, log=log))
     except DataError as error:  # a problem with the whole file (missing column, unreadable header)
+        if error.line == 0:  # no file to inspect at all: the caller's usage error
+            raise
         fatal = error
     report: dict = {"file": str(path), "task": task, "records": len(records)}
     if records and isinstance(records[0], TokenRecord):

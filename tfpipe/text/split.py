@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import random
 from collections import defaultdict
 from pathlib import Path
@@ -25,14 +26,20 @@ def parse_ratios(text: str | Sequence[float]) -> list[float]:
         ratios = [float(r) for r in (text.split(",") if isinstance(text, str) else text)]
     except ValueError:
         raise ValueError(f"--ratios {text!r}: expected comma-separated numbers such as 0.8,0.1,0.1") from None
-    if not 2 <= len(ratios) <= 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-6:
+    if not 2 <= len(ratios) <= 3 or not all(math.isfinite(r) and r >= 0 for r in ratios) \
+            or abs(sum(ratios) - 1) > 1e-6:
         raise ValueError(f"--ratios {text!r}: give 2 or 3 non-negative ratios that sum to 1")
     return ratios
 
 
 def _units(path: Path, fmt: str, no_header: bool) -> tuple[bytes, list[tuple[int, bytes]]]:
     """`(header bytes, [(first line, unit bytes)])` with every byte of each unit kept."""
-    raw = path.read_bytes().splitlines(keepends=True)
+    # Lines end at "\n" only, as the readers see them (a lone "\r" inside a field is not a line break).
+    data = path.read_bytes()
+    raw = [line + b"\n" for line in data.split(b"\n")]
+    raw[-1] = raw[-1][:-1]
+    if not raw[-1]:
+        raw.pop()
     header = b""
     start = 0
     if fmt in ("tsv", "csv") and not no_header:
@@ -69,7 +76,13 @@ def _label(path: Path, fmt: str, header: bytes, unit: tuple[int, bytes], column:
     line, data = unit
     text = data.decode("utf-8", errors="replace")
     if fmt == "jsonl":
-        value = json.loads(text).get(column)
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, line, f"invalid JSON: {exc.msg} at column {exc.colno}", "json") from None
+        if not isinstance(obj, dict):
+            raise DataError(path, line, f"expected a JSON object, got {type(obj).__name__}", "json")
+        value = obj.get(column)
         if value is None:
             raise DataError(path, line, f"stratify key {column!r} missing", "missing column")
         return str(value)
@@ -77,7 +90,13 @@ def _label(path: Path, fmt: str, header: bytes, unit: tuple[int, bytes], column:
         raise DataError(path, 0, f"--stratify-column works for TSV, CSV and JSONL, not {fmt}", "file")
     rows = list(csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE) if fmt == "tsv"
                 else csv.reader(io.StringIO(text)))
-    names = [] if no_header else header.decode("utf-8-sig").rstrip("\r\n").split("\t" if fmt == "tsv" else ",")
+    header_text = header.decode("utf-8-sig").rstrip("\r\n")
+    if no_header:
+        names = []
+    elif fmt == "tsv":
+        names = header_text.split("\t")
+    else:
+        names = next(csv.reader([header_text]), [])
     index = int(column) if no_header else (names.index(column) if column in names else -1)
     if index < 0:
         raise DataError(path, 1, f"stratify column {column!r} not in the header; columns: {', '.join(names)}",
