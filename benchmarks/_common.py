@@ -64,7 +64,9 @@ def machine_info() -> dict[str, Any]:
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     def fmt(value: Any) -> str:
         if isinstance(value, float):
-            return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.0f}"
+            if abs(value) < 10:
+                return f"{value:.2f}"
+            return f"{value:.1f}" if abs(value) < 100 else f"{value:,.0f}"
         if isinstance(value, int) and not isinstance(value, bool):
             return f"{value:,}"
         return str(value)

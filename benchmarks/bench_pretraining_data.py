@@ -20,6 +20,7 @@ Run (about 1-2 minutes on 2 cores):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nload average at start {load_start}, at end {machine['loadavg_1_5_15']}")
     path = _common.write_results(args.out, "pretraining_data", {
         "machine": machine, "input": args.input, "vocab": vocab_result, "build_vocab_seconds": vocab_seconds,
-        "config": vars(config) if hasattr(config, "__dict__") else str(config), "runs": full,
+        "config": dataclasses.asdict(config), "runs": full,
         "first_stage_runs": stage, "examples_per_s": rate, "manifest_stats": stats,
         "manifest_corpus": manifest["corpus"], "identical_shards_across_runs": len(digests) == 1})
     print(f"results: {path}")

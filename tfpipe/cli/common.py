@@ -41,6 +41,18 @@ def add_reader_args(parser: argparse.ArgumentParser, columns: bool = True, corpu
         group.add_argument("--drop-regex", metavar="REGEX", help="lines matching it are dropped")
 
 
+def add_model_args(parser: argparse.ArgumentParser, pretraining: bool = False) -> None:
+    group = parser.add_argument_group("model")
+    source = group.add_mutually_exclusive_group()
+    source.add_argument("--init-checkpoint", metavar="DIR",
+                        help="Hugging Face BERT folder (config.json, model.safetensors, vocab.txt) or keras-hub preset")
+    if not pretraining:
+        source.add_argument("--pretrained-run", metavar="DIR", help="output directory of tfpipe pretrain")
+    group.add_argument("--model-size", choices=["tiny", "mini", "small", "medium", "base", "custom"],
+                       help="named size for a randomly initialised encoder (with --vocab)")
+    group.add_argument("--learning-rate", type=float)
+
+
 # argparse dest → (config section, key)
 FLAG_KEYS = {
     "format": ("reader", "format"), "text_column": ("reader", "text_column"),
@@ -53,6 +65,10 @@ FLAG_KEYS = {
     "masked_lm_prob": ("pretraining", "masked_lm_prob"), "dupe_factor": ("pretraining", "dupe_factor"),
     "short_seq_prob": ("pretraining", "short_seq_prob"), "whole_word_mask": ("pretraining", "whole_word_mask"),
     "num_shards": ("pretraining", "num_shards"), "seed": ("pretraining", "seed"),
+    "model_size": ("model", "size"), "init_checkpoint": ("model", "init_checkpoint"),
+    "pretrained_run": ("model", "pretrained_run"), "learning_rate": ("training", "learning_rate"),
+    "epochs": ("training", "epochs"), "steps": ("training", "steps"),
+    "train_batch_size": ("pipeline", "batch_size"), "train_max_seq_length": ("pipeline", "max_seq_length"),
     "lang": ("spacy", "lang"), "batch_size": ("spacy", "batch_size"), "n_process": ("spacy", "n_process"),
 }
 

@@ -19,6 +19,9 @@ COMMANDS = {
     "create-pretraining-data": "create_pretraining_data",
     "augment": "augment",
     "setup-wordnet": "setup_wordnet",
+    "pretrain": "pretrain",
+    "finetune": "finetune",
+    "evaluate": "evaluate",
 }
 
 

@@ -7,16 +7,18 @@ from tfpipe.config.schemas import (
     AugmentConfig,
     CleaningConfig,
     Config,
+    ModelConfig,
     PipelineConfig,
     PretrainingConfig,
     ReaderConfig,
     SpacyConfig,
     TokenizerConfig,
+    TrainingConfig,
     VocabConfig,
 )
 
 __all__ = [
     "ConfigError", "apply_overrides", "from_dict", "load_config", "save_config", "to_dict", "Config",
     "ReaderConfig", "CleaningConfig", "SpacyConfig", "TokenizerConfig", "VocabConfig", "PretrainingConfig",
-    "PipelineConfig", "AugmentConfig", "WIKITEXT_TITLE_REGEX", "WIKITEXT_HEADING_REGEX",
+    "PipelineConfig", "AugmentConfig", "ModelConfig", "TrainingConfig", "WIKITEXT_TITLE_REGEX", "WIKITEXT_HEADING_REGEX",
 ]

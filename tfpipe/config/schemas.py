@@ -107,6 +107,61 @@ class AugmentConfig:
     seed: int = 0
 
 
+MODEL_SIZES = ("tiny", "mini", "small", "medium", "base", "custom")
+
+
+@dataclass
+class ModelConfig:
+    size: str = choice("mini", MODEL_SIZES, "named BERT miniature size, or custom with the dimensions below")
+    num_layers: Optional[int] = None  # custom size, or override of a named size
+    hidden_dim: Optional[int] = None
+    num_heads: Optional[int] = None
+    intermediate_dim: Optional[int] = None
+    max_sequence_length: int = bounded(512, 8)
+    dropout: float = bounded(0.1, 0.0, 1.0)
+    activation: str = choice("gelu", ("gelu", "gelu_approximate"), "FFN activation (HF BERT: exact gelu)")
+    init_checkpoint: Optional[str] = None  # Hugging Face-layout BERT folder or keras-hub preset folder
+    pretrained_run: Optional[str] = None  # output directory of `tfpipe pretrain`
+    head_dropout: float = bounded(0.1, 0.0, 1.0)
+
+    def check(self) -> None:
+        if self.init_checkpoint and self.pretrained_run:
+            raise ConfigError("model.init_checkpoint and model.pretrained_run exclude each other; give one")
+        if self.size == "custom" and None in (self.num_layers, self.hidden_dim, self.num_heads):
+            raise ConfigError("model.size=custom needs model.num_layers, model.hidden_dim and model.num_heads")
+        if self.hidden_dim and self.num_heads and self.hidden_dim % self.num_heads:
+            raise ConfigError(f"model.hidden_dim={self.hidden_dim} must be divisible by "
+                              f"model.num_heads={self.num_heads}")
+
+
+@dataclass
+class TrainingConfig:
+    epochs: int = bounded(3, 1)
+    steps: Optional[int] = None  # total optimizer steps (pretraining); overrides epochs
+    learning_rate: float = bounded(5e-5, 0.0)
+    optimizer: str = choice("adamw", ("adamw", "lamb", "sgd"))
+    weight_decay: float = bounded(0.01, 0.0)
+    momentum: float = bounded(0.9, 0.0, 1.0)  # sgd
+    warmup_ratio: float = bounded(0.1, 0.0, 1.0)
+    decay: str = choice("linear", ("linear", "cosine", "constant"))
+    clipnorm: Optional[float] = None
+    gradient_accumulation_steps: int = bounded(1, 1)
+    label_smoothing: float = bounded(0.0, 0.0, 1.0)
+    class_weights: str = choice("none", ("none", "balanced"))
+    freeze_embeddings: bool = False
+    freeze_layers: int = bounded(0, 0)  # freeze the lowest N transformer layers
+    lora_rank: int = bounded(0, 0)  # > 0: train LoRA adapters (keras-hub enable_lora) instead of the backbone
+    fgm_epsilon: float = bounded(0.0, 0.0)  # > 0: FGM adversarial training on the word embeddings
+    mixed_precision: str = choice("auto", ("auto", "none", "mixed_bfloat16", "mixed_float16"))
+    jit_compile: bool = False
+    steps_per_execution: int = bounded(1, 1)
+    strategy: str = choice("default", ("default", "mirrored", "multi_worker", "tpu"))
+    seed: int = 0
+    early_stopping_patience: int = bounded(0, 0)  # 0: off
+    checkpoint_every_steps: Optional[int] = None  # BackupAndRestore frequency; default every epoch
+    threads: int = bounded(0, 0)  # intra-op threads; 0: TensorFlow's default
+
+
 @dataclass
 class Config:
     task: str = choice("classification", TASKS)
@@ -118,3 +173,5 @@ class Config:
     pretraining: PretrainingConfig = field(default_factory=PretrainingConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)

@@ -23,6 +23,16 @@ AUTOTUNE = tf.data.AUTOTUNE
 MODEL_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
 
 
+def with_ignore_weights(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """`(x, labels)` with IGNORE_INDEX → `(x, labels, weights)`: ignored positions get label 0 and weight 0."""
+
+    def split(features, labels):
+        keep = tf.not_equal(labels, IGNORE_INDEX)
+        return features, tf.where(keep, labels, 0), tf.cast(keep, tf.float32)
+
+    return ds.map(split, num_parallel_calls=AUTOTUNE)
+
+
 # --- Pretraining -------------------------------------------------------------------------------------------
 
 def _pretraining_parser(manifest: dict):
@@ -187,8 +197,12 @@ def finetune_dataset(
     labels: Optional[LabelVocab] = None,
     config: Optional[PipelineConfig] = None,
     training: bool = False,
+    repeat: bool = False,
 ) -> tf.data.Dataset:
     """Batches of `(features, labels)` (features only when the records carry no labels).
+
+    With `repeat`, the examples stream endlessly (reshuffled each pass) and batches form across pass boundaries,
+    so every batch is full and `ceil(len(records) / batch_size)` batches make one epoch.
 
     Training datasets are shuffled with `config.seed`; evaluation keeps the input order. Sequences are
     trimmed to `config.max_seq_length` (longest segment first for pairs) and padded per batch, or to the
@@ -213,6 +227,8 @@ def finetune_dataset(
         ds = ds.cache()
     if training and config.shuffle_buffer:
         ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
     labelled = "label" in data or "tags" in data
     pad_values = {"input_word_ids": tokenizer.pad_id, "input_mask": 0, "input_type_ids": 0}
     if labelled:
@@ -228,7 +244,7 @@ def finetune_dataset(
 
         ds = ds.bucket_by_sequence_length(
             length, [b + 1 for b in bounds], [config.batch_size] * (len(bounds) + 1),
-            padding_values=padding, pad_to_bucket_boundary=True, drop_remainder=False)
+            padding_values=padding, pad_to_bucket_boundary=True, drop_remainder=repeat)
     else:
-        ds = ds.padded_batch(config.batch_size, padding_values=padding)
+        ds = ds.padded_batch(config.batch_size, padding_values=padding, drop_remainder=repeat)
     return ds.prefetch(AUTOTUNE)

@@ -1,0 +1,49 @@
+"""Sequence classification (single text or text pair): pooled output → dropout → dense logits."""
+
+from __future__ import annotations
+
+import keras
+
+from tfpipe.models.backbone import BertEncoder, encode, encoder_inputs
+from tfpipe.models.task import TaskModel
+
+
+@keras.saving.register_keras_serializable(package="tfpipe")
+class SequenceClassifier(TaskModel):
+    """BERT sequence classifier on tfpipe's inputs (`input_word_ids`, `input_mask`, `input_type_ids`).
+
+    Args:
+        encoder: a `BertEncoder`.
+        num_classes: number of labels.
+        dropout: dropout before the output layer.
+
+    Examples:
+    >>> import numpy as np
+    >>> enc = BertEncoder(vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16)
+    >>> model = SequenceClassifier(enc, num_classes=3)
+    >>> model({"input_word_ids": np.array([[2, 7, 3]]), "input_mask": np.array([[1, 1, 1]]), "input_type_ids": np.array([[0, 0, 0]])}).shape
+    TensorShape([1, 3])
+    """
+
+    def __init__(self, encoder: BertEncoder, num_classes: int, dropout: float = 0.1, **kwargs) -> None:
+        # === Layers ===
+        head_dropout = keras.layers.Dropout(dropout, name="classifier_dropout")
+        head = keras.layers.Dense(num_classes, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+                                  name="logits", dtype="float32")
+        # === Functional Model ===
+        inputs = encoder_inputs()
+        pooled = encode(encoder, inputs)["pooled_output"]
+        logits = head(head_dropout(pooled))
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        # === Config ===
+        self.encoder, self.num_classes, self.dropout = encoder, num_classes, dropout
+
+    def get_config(self) -> dict:
+        return {"encoder": keras.saving.serialize_keras_object(self.encoder), "num_classes": self.num_classes,
+                "dropout": self.dropout, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "SequenceClassifier":
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)

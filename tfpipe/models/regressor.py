@@ -1,0 +1,48 @@
+"""Regression on a text or text pair: pooled output → dropout → one linear output per example."""
+
+from __future__ import annotations
+
+import keras
+
+from tfpipe.models.backbone import BertEncoder, encode, encoder_inputs
+from tfpipe.models.task import TaskModel
+
+
+@keras.saving.register_keras_serializable(package="tfpipe")
+class SequenceRegressor(TaskModel):
+    """BERT regressor: `[batch]` float predictions, trained with mean squared error.
+
+    Args:
+        encoder: a `BertEncoder`.
+        dropout: dropout before the output layer.
+
+    Examples:
+    >>> import numpy as np
+    >>> enc = BertEncoder(vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16)
+    >>> SequenceRegressor(enc)({"input_word_ids": np.array([[2, 3]]), "input_mask": np.array([[1, 1]]), "input_type_ids": np.array([[0, 0]])}).shape
+    TensorShape([1])
+    """
+
+    def __init__(self, encoder: BertEncoder, dropout: float = 0.1, **kwargs) -> None:
+        # === Layers ===
+        head_dropout = keras.layers.Dropout(dropout, name="regressor_dropout")
+        head = keras.layers.Dense(1, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+                                  name="prediction", dtype="float32")
+        squeeze = keras.layers.Reshape((), name="predictions")
+        # === Functional Model ===
+        inputs = encoder_inputs()
+        pooled = encode(encoder, inputs)["pooled_output"]
+        outputs = squeeze(head(head_dropout(pooled)))
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        # === Config ===
+        self.encoder, self.dropout = encoder, dropout
+
+    def get_config(self) -> dict:
+        return {"encoder": keras.saving.serialize_keras_object(self.encoder), "dropout": self.dropout,
+                "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "SequenceRegressor":
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)

@@ -1,0 +1,45 @@
+"""Keras callbacks for every run: TensorBoard (with the learning rate), best checkpoint on the validation metric,
+BackupAndRestore, EarlyStopping and a CSV log, laid out in the run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import keras
+
+from tfpipe.config.schemas import TrainingConfig
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimizer's current learning rate to the epoch logs, for TensorBoard and the CSV log."""
+
+    def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+def build_callbacks(
+    run_dir: Path, config: TrainingConfig, monitor: Optional[str], mode: str = "max", chief: bool = True,
+) -> list[keras.callbacks.Callback]:
+    """The callbacks of a fit; workers other than the chief keep their backups in a scratch folder."""
+    save_freq = config.checkpoint_every_steps or "epoch"
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), save_freq=save_freq, delete_checkpoint=True),
+        LearningRateLogger(),
+    ]
+    if not chief:
+        return callbacks
+    if monitor:
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        callbacks.append(keras.callbacks.ModelCheckpoint(
+            str(run_dir / "checkpoints" / "best.weights.h5"), monitor=monitor, mode=mode, save_best_only=True,
+            save_weights_only=True))
+        if config.early_stopping_patience:
+            callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode,
+                                                           patience=config.early_stopping_patience))
+    callbacks += [
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq="epoch"),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+    ]
+    return callbacks

@@ -1,0 +1,108 @@
+"""`evaluate`: run a fine-tuned model over a data file in input order and write metrics.json, predictions.jsonl
+and plots (confusion matrix, training curves) — labels shown as their original strings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfpipe.config import Config
+from tfpipe.data.labels import IGNORE_INDEX, LabelVocab
+from tfpipe.data.pipelines import finetune_dataset
+from tfpipe.data.windows import stitch, window_records
+from tfpipe.text.readers import Record, TokenRecord, read_records
+from tfpipe.text.tokenizer import WordPieceTokenizer
+from tfpipe.training.metrics import classification_metrics, entity_metrics, regression_metrics
+from tfpipe.training.reports import plot_confusion_matrix, plot_history
+from tfpipe.training.run_dir import load_run
+
+
+def _outputs(model, ds: tf.data.Dataset) -> list[np.ndarray]:
+    return [np.asarray(model(features, training=False), dtype=np.float32) for features in ds]
+
+
+def predict_records(model, tokenizer: WordPieceTokenizer, labels: Optional[LabelVocab], config: Config,
+                    records: Sequence[Record | TokenRecord]) -> dict:
+    """Predictions in input order: label ids + probabilities, floats, or one tag list per sentence."""
+    pipeline = replace(config.pipeline, cache=False)
+    if config.task == "token-classification":
+        dummy = [replace(r, tags=r.tags if r.tags is not None else ["O"] * len(r.words)) for r in records]
+        windows, origins = window_records(dummy, tokenizer, pipeline.max_seq_length)
+        # Gold tags (or dummy "O"s) only mark each word's first piece; their values are not used here.
+        ds = finetune_dataset([replace(w, tags=["O"] * len(w.words)) for w in windows], tokenizer, config.task,
+                              labels, pipeline)
+        window_tags = []
+        for features, target in ds:
+            logits = np.asarray(model(features, training=False))
+            keep = target.numpy() != IGNORE_INDEX
+            for row in range(len(logits)):
+                window_tags.append([labels.labels[i] for i in logits[row][keep[row]].argmax(-1)])
+        return {"tags": stitch(origins, window_tags, len(records))}
+    unlabelled = [replace(r, label=None) for r in records]
+    logits = np.concatenate(_outputs(model, finetune_dataset(unlabelled, tokenizer, config.task, labels, pipeline)))
+    if config.task == "regression":
+        return {"values": logits.reshape(-1)}
+    probabilities = tf.nn.softmax(logits).numpy()
+    return {"ids": probabilities.argmax(-1), "probabilities": probabilities}
+
+
+def evaluate_records(model, tokenizer: WordPieceTokenizer, labels: Optional[LabelVocab], config: Config,
+                     records: Sequence[Record | TokenRecord], output_dir: Path, run_dir: Optional[Path] = None
+                     ) -> dict:
+    """Writes metrics.json, predictions.jsonl and plots under `output_dir`; returns the metrics."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    predicted = predict_records(model, tokenizer, labels, config, records)
+    metrics: dict = {"task": config.task, "num_examples": len(records)}
+    with (output_dir / "predictions.jsonl").open("w", encoding="utf-8") as out:
+        for i, rec in enumerate(records):
+            if config.task == "token-classification":
+                row = {"words": rec.words, "labels": rec.tags, "prediction": predicted["tags"][i]}
+            else:
+                row = {"text": rec.text}
+                if rec.text_pair is not None:
+                    row["text_pair"] = rec.text_pair
+                row["label"] = rec.label
+                row["prediction"] = (float(predicted["values"][i]) if config.task == "regression"
+                                     else labels.labels[predicted["ids"][i]])
+            if row.get("label") is None and row.get("labels") is None:
+                row.pop("label", None), row.pop("labels", None)
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    gold_known = all((r.tags if isinstance(r, TokenRecord) else r.label) is not None for r in records)
+    if gold_known and records:
+        if config.task == "token-classification":
+            metrics.update(entity_metrics([r.tags for r in records], predicted["tags"]))
+        elif config.task == "regression":
+            metrics.update(regression_metrics([float(r.label) for r in records], predicted["values"]))
+        else:
+            metrics.update(classification_metrics([labels.id(r.label) for r in records], predicted["ids"],
+                                                  labels.labels, predicted["probabilities"]))
+            plot_confusion_matrix(metrics["confusion_matrix"], labels.labels,
+                                  output_dir / "plots" / "confusion_matrix.png")
+    if run_dir is not None:
+        plot_history(Path(run_dir) / "history.csv", output_dir / "plots" / "training_curves.png")
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n",
+                                             encoding="utf-8")
+    return metrics
+
+
+def evaluate_file(run_dir: str | Path, data: str | Path, config: Optional[Config] = None,
+                  output_dir: Optional[str | Path] = None) -> dict:
+    """Loads the run's model and evaluates `data` (read with the run's reader settings unless `config` is given);
+    output defaults to `RUN/eval/<data-file-stem>/`."""
+    loaded = load_run(run_dir)
+    config = config or loaded.config
+    config.task, config.model = loaded.config.task, loaded.config.model
+    closed = None
+    if loaded.labels is not None:
+        closed = loaded.labels.entity_types() if config.task == "token-classification" else set(loaded.labels.labels)
+    records = list(read_records(data, config.reader, config.task, labels=closed))
+    if not records:
+        raise ValueError(f"{data}: no records to evaluate")
+    output = Path(output_dir) if output_dir else Path(run_dir) / "eval" / Path(data).stem
+    return evaluate_records(loaded.model, loaded.tokenizer, loaded.labels, config, records, output, Path(run_dir))

@@ -1,0 +1,193 @@
+"""`finetune`: Keras `fit` of a BERT task model on any reader's files, with the callbacks, optimizers and options
+of `TrainingConfig`, writing a run directory that `evaluate` and `export` read back."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfpipe.config import Config
+from tfpipe.data.labels import LabelVocab
+from tfpipe.data.pipelines import finetune_dataset, with_ignore_weights
+from tfpipe.data.windows import window_records
+from tfpipe.models.backbone import build_encoder, resolve_dimensions
+from tfpipe.text.readers import read_records
+from tfpipe.text.tokenizer import WordPieceTokenizer
+from tfpipe.training.callbacks import build_callbacks
+from tfpipe.training.losses import SparseCrossEntropy
+from tfpipe.training.optimizers import build_optimizer
+from tfpipe.training.precision import set_policy
+from tfpipe.training.run_dir import build_head, load_checkpoint, load_pretrained_run, load_run, save_run_files
+from tfpipe.training.strategies import build_strategy, is_chief
+
+# Keras warns when a dataset of unknown length ends (our validation sets), though that is how they end.
+warnings.filterwarnings("ignore", message="Your input ran out of data")
+
+
+def configure_runtime(config: Config) -> str:
+    """Seeds, thread counts and the mixed-precision policy; returns the policy in force."""
+    keras.utils.set_random_seed(config.training.seed)
+    if config.training.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(config.training.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    return set_policy(config.training.mixed_precision)
+
+
+def _encoder_and_tokenizer(config: Config):
+    """From `--init-checkpoint`, `--pretrained-run`, or a named size with `--vocab` (random initialisation)."""
+    model = config.model
+    if model.init_checkpoint:
+        encoder, tokenizer, resolved = load_checkpoint(model.init_checkpoint)
+    elif model.pretrained_run:
+        encoder, tokenizer, resolved = load_pretrained_run(model.pretrained_run)
+        resolved.pretrained_run = model.pretrained_run
+    else:
+        if not config.tokenizer.vocab:
+            raise ValueError("a model from a named size needs a vocabulary: --vocab FILE (or --init-checkpoint / "
+                             "--pretrained-run)")
+        tokenizer = WordPieceTokenizer(config.tokenizer.vocab, config.tokenizer.lowercase)
+        resolved = resolve_dimensions(model)
+        encoder = build_encoder(resolved, tokenizer.vocabulary_size)
+        return encoder, tokenizer, resolved
+    # The checkpoint fixes dimensions and vocabulary; dropout settings still come from the config.
+    resolved.dropout, resolved.head_dropout = model.dropout, model.head_dropout
+    return encoder, tokenizer, resolved
+
+
+def apply_freezing(model, config: Config) -> None:
+    """Freezes embeddings and/or the lowest N layers, or switches to LoRA adapters (keras-hub `enable_lora`)."""
+    encoder = model.encoder
+    training = config.training
+    if training.lora_rank:
+        encoder.enable_lora(training.lora_rank)
+    if training.freeze_embeddings:
+        for layer in (encoder.token_embedding, encoder.position_embedding, encoder.segment_embedding,
+                      encoder.embeddings_layer_norm):
+            layer.trainable = False
+    if training.freeze_layers > len(encoder.transformer_layers):
+        raise ValueError(f"training.freeze_layers={training.freeze_layers} but the encoder has "
+                         f"{len(encoder.transformer_layers)} layers")
+    for layer in encoder.transformer_layers[: training.freeze_layers]:
+        layer.trainable = False
+
+
+def _read(path: str, config: Config, labels: Optional[set]):
+    return list(read_records(path, config.reader, config.task, labels=labels))
+
+
+def _dataset(records, tokenizer, labels, config, training, repeat=False):
+    ds = finetune_dataset(records, tokenizer, config.task, labels, config.pipeline, training, repeat)
+    return with_ignore_weights(ds) if config.task == "token-classification" else ds
+
+
+def _compile(model, config: Config, labels: Optional[LabelVocab], total_steps: int) -> None:
+    training = config.training
+    if config.task == "regression":
+        loss, metrics, weighted = keras.losses.MeanSquaredError(), [keras.metrics.MeanAbsoluteError("mae")], None
+    else:
+        loss = SparseCrossEntropy(len(labels), training.label_smoothing)
+        accuracy = keras.metrics.SparseCategoricalAccuracy("accuracy")
+        metrics, weighted = ([], [accuracy]) if config.task == "token-classification" else ([accuracy], None)
+    model.compile(optimizer=build_optimizer(training, total_steps), loss=loss, metrics=metrics,
+                  weighted_metrics=weighted, jit_compile=training.jit_compile,
+                  steps_per_execution=training.steps_per_execution)
+
+
+def _class_weights(records, labels: LabelVocab, config: Config) -> Optional[dict]:
+    if config.training.class_weights != "balanced" or config.task != "classification":
+        return None
+    counts = np.bincount([labels.id(r.label) for r in records], minlength=len(labels))
+    return {i: len(records) / (len(labels) * c) if c else 0.0 for i, c in enumerate(counts)}
+
+
+def finetune(
+    config: Config, train_path: str, validation_path: Optional[str], output_dir: str | Path, verbose: int = 2,
+) -> dict:
+    """Trains, keeps the best weights on the validation metric, evaluates, and returns the validation metrics."""
+    from tfpipe.training.evaluate import evaluate_records
+
+    run = Path(output_dir)
+    policy = configure_runtime(config)
+    strategy = build_strategy(config.training.strategy)
+    chief = is_chief()
+    train_records = _read(train_path, config, None)
+    if not train_records:
+        raise ValueError(f"{train_path}: no training records")
+    labels = LabelVocab.from_records(train_records) if config.task != "regression" else None
+    closed = (labels.entity_types() if config.task == "token-classification" else set(labels.labels)) \
+        if labels else None
+    validation_records = _read(validation_path, config, closed) if validation_path else []
+    with strategy.scope():
+        encoder, tokenizer, resolved = _encoder_and_tokenizer(config)
+        config.model = resolved
+        model = build_head(config.task, encoder, labels, resolved.head_dropout)
+        model.fgm_epsilon = config.training.fgm_epsilon
+        apply_freezing(model, config)
+    if config.task == "token-classification":
+        train_records, _ = window_records(train_records, tokenizer, config.pipeline.max_seq_length)
+    batch = config.pipeline.batch_size
+    steps_per_epoch = math.ceil(len(train_records) / batch)
+    total_steps = steps_per_epoch * config.training.epochs
+    if config.training.steps:
+        total_steps = config.training.steps
+        config.training.epochs = math.ceil(total_steps / steps_per_epoch)
+    with strategy.scope():
+        _compile(model, config, labels, total_steps)
+    if chief:
+        save_run_files(run, config, tokenizer, labels)
+    train = _dataset(train_records, tokenizer, labels, config, True, repeat=True)
+    validation = None
+    if validation_records:
+        windows = validation_records
+        if config.task == "token-classification":
+            windows, _ = window_records(validation_records, tokenizer, config.pipeline.max_seq_length)
+        validation = _dataset(windows, tokenizer, labels, config, False)
+    monitor = ("val_loss" if config.task == "regression" else "val_accuracy") if validation else None
+    mode = "min" if config.task == "regression" else "max"
+    backup = run / "backup"
+    done = _restore_progress(model, backup)
+    history = model.fit(
+        train.skip(done), validation_data=validation, epochs=config.training.epochs,
+        steps_per_epoch=steps_per_epoch, initial_epoch=done // steps_per_epoch,
+        callbacks=build_callbacks(run, config.training, monitor, mode, chief),
+        class_weight=_class_weights(train_records, labels, config) if labels else None, shuffle=False,
+        verbose=verbose)
+    steps_done = int(keras.ops.convert_to_numpy(model.optimizer._iterations))
+    if not chief:
+        return {"optimizer_steps": steps_done}
+    # The best checkpoint (or the last weights) becomes model.weights.h5; Keras writes LoRA adapters merged into
+    # their kernels, so a fresh model without adapters loads it, in float32, for evaluation and export.
+    best = run / "checkpoints" / "best.weights.h5"
+    if best.is_file():
+        shutil.copyfile(best, run / "model.weights.h5")
+    else:
+        model.save_weights(str(run / "model.weights.h5"))
+    final = load_run(run)
+    final.model.encoder.save_weights(str(run / "encoder.weights.h5"))
+    summary = {"optimizer_steps": steps_done, "epochs_run": len(history.epoch), "policy": policy,
+               "train_examples": len(train_records), "steps_per_epoch": steps_per_epoch}
+    metrics = {}
+    if validation_records:
+        metrics = evaluate_records(final.model, tokenizer, labels, config, validation_records,
+                                   run / "eval" / Path(validation_path).stem, run)
+    (run / "metrics.json").write_text(json.dumps({**metrics, "training": summary}, indent=2, sort_keys=True,
+                                                 default=float) + "\n")
+    return {**metrics, "training": summary}
+
+
+def _restore_progress(model, backup: Path) -> int:
+    """Optimizer steps already done by an interrupted run (0 for a fresh one), so its data is skipped."""
+    weights = backup / "latest.weights.h5"
+    if not weights.is_file():
+        return 0
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(str(weights))
+    return int(keras.ops.convert_to_numpy(model.optimizer._iterations))

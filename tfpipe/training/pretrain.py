@@ -1,0 +1,89 @@
+"""`pretrain`: MLM+NSP training from `create-pretraining-data` shards, from scratch or continuing a checkpoint,
+reporting MLM accuracy, MLM loss and NSP accuracy; writes the encoder for `finetune --pretrained-run`."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from tfpipe.config import Config
+from tfpipe.data.pipelines import pretraining_dataset
+from tfpipe.data.pretraining_data import read_manifest
+from tfpipe.models.backbone import build_encoder, resolve_dimensions
+from tfpipe.models.pretrainer import BertPretrainer
+from tfpipe.text.tokenizer import WordPieceTokenizer
+from tfpipe.training.callbacks import build_callbacks
+from tfpipe.training.finetune import apply_freezing, configure_runtime
+from tfpipe.training.losses import SparseCrossEntropy
+from tfpipe.training.optimizers import build_optimizer
+from tfpipe.training.run_dir import load_checkpoint, save_run_files
+from tfpipe.training.strategies import build_strategy, is_chief
+
+STEPS_PER_EPOCH = 200  # pretraining streams; an "epoch" is just the logging/checkpoint interval
+
+
+def _as_keras(batch):
+    x = {k: batch[k] for k in ("input_word_ids", "input_mask", "input_type_ids", "masked_lm_positions")}
+    y = {"mlm": batch["masked_lm_ids"], "nsp": batch["next_sentence_labels"][:, 0]}
+    weights = {"mlm": batch["masked_lm_weights"], "nsp": tf.ones_like(batch["next_sentence_labels"][:, 0],
+                                                                      tf.float32)}
+    return x, y, weights
+
+
+def pretrain(config: Config, data_dir: str | Path, output_dir: str | Path, verbose: int = 2) -> dict:
+    """Trains for `config.training.steps` optimizer steps; returns the final MLM/NSP metrics."""
+    run = Path(output_dir)
+    manifest = read_manifest(data_dir)
+    configure_runtime(config)
+    strategy = build_strategy(config.training.strategy)
+    with strategy.scope():
+        if config.model.init_checkpoint:
+            encoder, tokenizer, resolved = load_checkpoint(config.model.init_checkpoint)
+        else:
+            if not config.tokenizer.vocab:
+                raise ValueError("pretraining from scratch needs --vocab (the vocabulary the data was made with)")
+            tokenizer = WordPieceTokenizer(config.tokenizer.vocab, config.tokenizer.lowercase)
+            resolved = resolve_dimensions(config.model)
+            encoder = build_encoder(resolved, tokenizer.vocabulary_size)
+        if tokenizer.hash != manifest["vocab"]["sha256"]:
+            raise ValueError(f"{data_dir} was made with a different vocabulary than the model's "
+                             f"({manifest['vocab']['sha256'][:12]} vs {tokenizer.hash[:12]}); rebuild the data "
+                             "with the model's vocab.txt")
+        config.model = resolved
+        model = BertPretrainer(encoder)
+        apply_freezing(model, config)
+        steps = config.training.steps or STEPS_PER_EPOCH * config.training.epochs
+        config.training.steps = steps
+        model.compile(
+            optimizer=build_optimizer(config.training, steps),
+            loss={"mlm": SparseCrossEntropy(tokenizer.vocabulary_size), "nsp": SparseCrossEntropy(2)},
+            weighted_metrics={"mlm": [keras.metrics.SparseCategoricalAccuracy("accuracy")]},
+            metrics={"nsp": [keras.metrics.SparseCategoricalAccuracy("accuracy")]},
+            jit_compile=config.training.jit_compile, steps_per_execution=config.training.steps_per_execution)
+    chief = is_chief()
+    if chief:
+        save_run_files(run, config, tokenizer, None)
+    ds = pretraining_dataset(data_dir, config.pipeline.batch_size, seed=config.training.seed,
+                             shuffle_buffer=config.pipeline.shuffle_buffer,
+                             dynamic_masking=config.pipeline.dynamic_masking, tokenizer=tokenizer,
+                             masked_lm_prob=manifest["config"]["pretraining"]["masked_lm_prob"]).map(_as_keras)
+    per_epoch = min(STEPS_PER_EPOCH, steps)
+    epochs = math.ceil(steps / per_epoch)
+    from tfpipe.training.finetune import _restore_progress
+
+    done = _restore_progress(model, run / "backup")
+    history = model.fit(ds.skip(done), epochs=epochs, steps_per_epoch=per_epoch, initial_epoch=done // per_epoch,
+                        shuffle=False,
+                        callbacks=build_callbacks(run, config.training, None, chief=chief), verbose=verbose)
+    last = {k: float(v[-1]) for k, v in history.history.items()} if history.history else {}
+    metrics = {"mlm_accuracy": last.get("mlm_accuracy"), "mlm_loss": last.get("mlm_loss"),
+               "nsp_accuracy": last.get("nsp_accuracy"), "loss": last.get("loss"),
+               "optimizer_steps": int(keras.ops.convert_to_numpy(model.optimizer._iterations))}
+    if chief:
+        model.encoder.save_weights(str(run / "encoder.weights.h5"))
+        (run / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return metrics

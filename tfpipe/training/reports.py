@@ -1,0 +1,56 @@
+"""Plots for run and evaluation directories: training curves from history.csv and a confusion matrix."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on servers
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_history(history_csv: Path, output: Path) -> Optional[Path]:
+    """One panel per metric (train and validation); None when there is no history yet."""
+    if not history_csv.is_file():
+        return None
+    with history_csv.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return None
+    names = [k for k in rows[0] if k not in ("epoch", "learning_rate") and not k.startswith("val_")]
+    figure, axes = plt.subplots(1, len(names) + 1, figsize=(4 * (len(names) + 1), 3.2), squeeze=False)
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    for axis, name in zip(axes[0], names + ["learning_rate"]):
+        axis.plot(epochs, [float(r[name]) for r in rows], marker="o", label="train" if name in names else name)
+        if f"val_{name}" in rows[0]:
+            axis.plot(epochs, [float(r[f"val_{name}"]) for r in rows], marker="o", label="validation")
+        axis.set_title(name)
+        axis.set_xlabel("epoch")
+        axis.legend()
+    figure.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=100)
+    plt.close(figure)
+    return output
+
+
+def plot_confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], output: Path) -> Path:
+    size = max(3.5, 0.6 * len(labels) + 2)
+    figure, axis = plt.subplots(figsize=(size, size))
+    image = axis.imshow(matrix, cmap="Blues")
+    axis.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    axis.set_yticks(range(len(labels)), labels)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("gold")
+    for i, row in enumerate(matrix):
+        for j, value in enumerate(row):
+            axis.text(j, i, str(value), ha="center", va="center", fontsize=8)
+    figure.colorbar(image, ax=axis)
+    figure.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=100)
+    plt.close(figure)
+    return output

@@ -1,0 +1,44 @@
+"""`tf.distribute` strategy from config: default, mirrored (all local GPUs), multi_worker (TF_CONFIG), tpu."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+
+def build_strategy(name: str) -> tf.distribute.Strategy:
+    """The strategy to build and train the model under; clear errors where the machine cannot do it."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("training.strategy=multi_worker needs the TF_CONFIG environment variable "
+                             '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
+                             '"task": {"type": "worker", "index": 0}})')
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"TF_CONFIG is not valid JSON: {exc}") from None
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (ValueError, tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as exc:
+            raise ValueError(f"training.strategy=tpu: no TPU found on this machine ({exc})") from None
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"training.strategy: {name!r} is not allowed; allowed values: default, mirrored, "
+                     "multi_worker, tpu")
+
+
+def is_chief() -> bool:
+    """Worker 0 (or a single process) writes the run directory; other workers write to scratch."""
+    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    task = config.get("task", {})
+    return task.get("type", "worker") in ("worker", "chief") and int(task.get("index", 0)) == 0 \
+        if "cluster" in config else True
