@@ -20,5 +20,6 @@ from tfpipe.config.schemas import (
 __all__ = [
     "ConfigError", "apply_overrides", "from_dict", "load_config", "save_config", "to_dict", "Config",
     "ReaderConfig", "CleaningConfig", "SpacyConfig", "TokenizerConfig", "VocabConfig", "PretrainingConfig",
-    "PipelineConfig", "AugmentConfig", "ModelConfig", "TrainingConfig", "WIKITEXT_TITLE_REGEX", "WIKITEXT_HEADING_REGEX",
+    "PipelineConfig", "AugmentConfig", "ModelConfig", "TrainingConfig",
+    "WIKITEXT_TITLE_REGEX", "WIKITEXT_HEADING_REGEX",
 ]

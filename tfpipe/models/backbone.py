@@ -41,7 +41,8 @@ class BertEncoder(keras_hub.models.BertBackbone):
     Examples:
     >>> import numpy as np
     >>> encoder = BertEncoder(vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16)
-    >>> out = encoder({"token_ids": np.array([[2, 7, 3]]), "segment_ids": np.array([[0, 0, 0]]), "padding_mask": np.array([[1, 1, 1]])})
+    >>> ids = np.array([[2, 7, 3]])
+    >>> out = encoder({"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": np.ones_like(ids)})
     >>> tuple(out["sequence_output"].shape), tuple(out["pooled_output"].shape)
     ((1, 3, 8), (1, 8))
     """

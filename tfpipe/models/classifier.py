@@ -21,7 +21,9 @@ class SequenceClassifier(TaskModel):
     >>> import numpy as np
     >>> enc = BertEncoder(vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16)
     >>> model = SequenceClassifier(enc, num_classes=3)
-    >>> model({"input_word_ids": np.array([[2, 7, 3]]), "input_mask": np.array([[1, 1, 1]]), "input_type_ids": np.array([[0, 0, 0]])}).shape
+    >>> ids = np.array([[2, 7, 3]])
+    >>> x = {"input_word_ids": ids, "input_mask": np.ones_like(ids), "input_type_ids": np.zeros_like(ids)}
+    >>> model(x).shape
     TensorShape([1, 3])
     """
 

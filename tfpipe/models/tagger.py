@@ -23,7 +23,9 @@ class TokenTagger(TaskModel):
     Examples:
     >>> import numpy as np
     >>> enc = BertEncoder(vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16)
-    >>> TokenTagger(enc, 5)({"input_word_ids": np.array([[2, 3]]), "input_mask": np.array([[1, 1]]), "input_type_ids": np.array([[0, 0]])}).shape
+    >>> ids = np.array([[2, 3]])
+    >>> x = {"input_word_ids": ids, "input_mask": np.ones_like(ids), "input_type_ids": np.zeros_like(ids)}
+    >>> TokenTagger(enc, 5)(x).shape
     TensorShape([1, 2, 5])
     """
 

@@ -29,7 +29,8 @@ def _outputs(model, ds: tf.data.Dataset) -> list[np.ndarray]:
 def predict_records(model, tokenizer: WordPieceTokenizer, labels: Optional[LabelVocab], config: Config,
                     records: Sequence[Record | TokenRecord]) -> dict:
     """Predictions in input order: label ids + probabilities, floats, or one tag list per sentence."""
-    pipeline = replace(config.pipeline, cache=False)
+    # No buckets here: bucketing regroups examples, and predictions must keep the input order.
+    pipeline = replace(config.pipeline, cache=False, bucket_boundaries=[])
     if config.task == "token-classification":
         dummy = [replace(r, tags=r.tags if r.tags is not None else ["O"] * len(r.words)) for r in records]
         windows, origins = window_records(dummy, tokenizer, pipeline.max_seq_length)
@@ -43,8 +44,13 @@ def predict_records(model, tokenizer: WordPieceTokenizer, labels: Optional[Label
             for row in range(len(logits)):
                 window_tags.append([labels.labels[i] for i in logits[row][keep[row]].argmax(-1)])
         return {"tags": stitch(origins, window_tags, len(records))}
-    unlabelled = [replace(r, label=None) for r in records]
-    logits = np.concatenate(_outputs(model, finetune_dataset(unlabelled, tokenizer, config.task, labels, pipeline)))
+    # Length-sorted batches pad little; predictions are put back in input order afterwards.
+    order = sorted(range(len(records)), key=lambda i: len(records[i].text) + len(records[i].text_pair or ""))
+    unlabelled = [replace(records[i], label=None) for i in order]
+    sorted_logits = np.concatenate(_outputs(model, finetune_dataset(unlabelled, tokenizer, config.task, labels,
+                                                                    pipeline)))
+    logits = np.empty_like(sorted_logits)
+    logits[order] = sorted_logits
     if config.task == "regression":
         return {"values": logits.reshape(-1)}
     probabilities = tf.nn.softmax(logits).numpy()

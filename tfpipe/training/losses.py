@@ -25,6 +25,7 @@ class SparseCrossEntropy(keras.losses.Loss):
         self.num_classes, self.label_smoothing = num_classes, label_smoothing
 
     def call(self, y_true, y_pred):
+        y_pred = ops.convert_to_tensor(y_pred)
         labels = ops.one_hot(ops.cast(y_true, "int32"), self.num_classes, dtype=y_pred.dtype)
         if self.label_smoothing:
             labels = labels * (1.0 - self.label_smoothing) + self.label_smoothing / self.num_classes

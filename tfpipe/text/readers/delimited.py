@@ -28,6 +28,10 @@ def _resolve(path: Path, header: Optional[list[str]], spec: Optional[str], role:
         return index
     if spec in header:
         return header.index(spec)
+    # "sentence|content": the first alternative the header has (GLUE's SST-2 names it differently per split).
+    for alternative in spec.split("|"):
+        if alternative in header:
+            return header.index(alternative)
     raise DataError(path, 1, f"{role} column {spec!r} not in the header; columns: {', '.join(header)}", "column")
 
 
