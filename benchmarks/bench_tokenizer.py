@@ -167,9 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         print(RESULT_MARKER + json.dumps(measure(args)))
         return 0
 
+    load_start = [round(x, 2) for x in os.getloadavg()]
     results = {"machine": None, "runs": {}}
     results["runs"]["all_cores"] = measure(args)
     results["machine"] = _common.machine_info()
+    results["machine"]["loadavg_at_start"] = load_start
     if not args.no_pinned:
         if shutil.which("taskset") is None:
             print("taskset not found: skipping the one-core run", file=sys.stderr)
@@ -185,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     print_table("All cores", results["runs"]["all_cores"])
     if "one_core_taskset" in results["runs"]:
         print_table("Pinned to one core (taskset -c 0)", results["runs"]["one_core_taskset"])
+    print(f"\nload average at start {load_start}, at end {results['machine']['loadavg_1_5_15']}; HF default: "
+          f"TOKENIZERS_PARALLELISM={os.environ.get('TOKENIZERS_PARALLELISM', 'unset (= parallel)')}, "
+          f"RAYON_NUM_THREADS={os.environ.get('RAYON_NUM_THREADS', 'unset (= one thread per usable CPU)')}")
     path = _common.write_results(args.out, "tokenizer", results)
     print(f"\nresults: {path}")
     return 0

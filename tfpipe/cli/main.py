@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from tfpipe.cli.common import eprint, quiet_tensorflow
@@ -45,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except (DataError, ConfigError, FileNotFoundError, ValueError) as error:
+        if os.environ.get("TFPIPE_TRACEBACK"):
+            raise
         eprint(f"tfpipe {args.command}: error: {error}")
         return 2
     except KeyboardInterrupt:

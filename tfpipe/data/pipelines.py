@@ -198,11 +198,13 @@ def finetune_dataset(
     config: Optional[PipelineConfig] = None,
     training: bool = False,
     repeat: bool = False,
+    fixed_length: bool = False,
 ) -> tf.data.Dataset:
     """Batches of `(features, labels)` (features only when the records carry no labels).
 
     With `repeat`, the examples stream endlessly (reshuffled each pass) and batches form across pass boundaries,
-    so every batch is full and `ceil(len(records) / batch_size)` batches make one epoch.
+    so every batch is full and `ceil(len(records) / batch_size)` batches make one epoch. `fixed_length` pads
+    every batch to `max_seq_length` (multi-worker training needs equal shapes on every worker).
 
     Training datasets are shuffled with `config.seed`; evaluation keeps the input order. Sequences are
     trimmed to `config.max_seq_length` (longest segment first for pairs) and padded per batch, or to the
@@ -236,7 +238,7 @@ def finetune_dataset(
         padding = (pad_values, target_pad)
     else:
         padding = pad_values
-    if config.bucket_boundaries:
+    if config.bucket_boundaries and not fixed_length:
         bounds = sorted(set(config.bucket_boundaries) | {config.max_seq_length})
 
         def length(*element):
@@ -245,6 +247,12 @@ def finetune_dataset(
         ds = ds.bucket_by_sequence_length(
             length, [b + 1 for b in bounds], [config.batch_size] * (len(bounds) + 1),
             padding_values=padding, pad_to_bucket_boundary=True, drop_remainder=repeat)
+    elif fixed_length:
+        features_shape = {name: [config.max_seq_length] for name in MODEL_INPUTS}
+        target_shape = [config.max_seq_length] if task == "token-classification" else []
+        shapes = (features_shape, target_shape) if labelled else features_shape
+        ds = ds.padded_batch(config.batch_size, padded_shapes=shapes, padding_values=padding,
+                             drop_remainder=repeat)
     else:
         ds = ds.padded_batch(config.batch_size, padding_values=padding, drop_remainder=repeat)
     return ds.prefetch(AUTOTUNE)

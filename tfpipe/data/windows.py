@@ -24,8 +24,8 @@ def piece_counts(records: Sequence[TokenRecord], tokenizer: WordPieceTokenizer, 
     counts = []
     for start in range(0, len(records), batch):
         words = tf.ragged.constant([r.words for r in records[start:start + batch]], dtype=tf.string)
-        lengths = tokenizer.tokenize_words(words).row_lengths(axis=2)
-        for row in words.with_flat_values(tf.maximum(lengths, 1)).to_list():
+        lengths = tokenizer.tokenize_words(words).row_lengths(axis=2)  # ragged [batch, words]
+        for row in tf.ragged.map_flat_values(tf.maximum, lengths, 1).to_list():
             counts.append(np.asarray(row, dtype=np.int64))
     return counts
 

@@ -25,8 +25,9 @@ from tfpipe.training.callbacks import build_callbacks
 from tfpipe.training.losses import SparseCrossEntropy
 from tfpipe.training.optimizers import build_optimizer
 from tfpipe.training.precision import set_policy
+from tfpipe.training.resume import fit_resumable
 from tfpipe.training.run_dir import build_head, load_checkpoint, load_pretrained_run, load_run, save_run_files
-from tfpipe.training.strategies import build_strategy, is_chief
+from tfpipe.training.strategies import build_strategy, is_chief, worker_dir
 
 # Keras warns when a dataset of unknown length ends (our validation sets), though that is how they end.
 warnings.filterwarnings("ignore", message="Your input ran out of data")
@@ -68,6 +69,10 @@ def apply_freezing(model, config: Config) -> None:
     training = config.training
     if training.lora_rank:
         encoder.enable_lora(training.lora_rank)
+        # keras-hub freezes the adapted kernels but not their biases; LoRA trains the adapters only.
+        for variable in encoder.trainable_variables:
+            if "lora" not in variable.path:
+                variable.trainable = False
     if training.freeze_embeddings:
         for layer in (encoder.token_embedding, encoder.position_embedding, encoder.segment_embedding,
                       encoder.embeddings_layer_norm):
@@ -84,7 +89,9 @@ def _read(path: str, config: Config, labels: Optional[set]):
 
 
 def _dataset(records, tokenizer, labels, config, training, repeat=False):
-    ds = finetune_dataset(records, tokenizer, config.task, labels, config.pipeline, training, repeat)
+    # Keras reduces a first batch across workers before training, so every worker must see the same shapes.
+    fixed = config.training.strategy == "multi_worker"
+    ds = finetune_dataset(records, tokenizer, config.task, labels, config.pipeline, training, repeat, fixed)
     return with_ignore_weights(ds) if config.task == "token-classification" else ds
 
 
@@ -128,6 +135,9 @@ def finetune(
     with strategy.scope():
         encoder, tokenizer, resolved = _encoder_and_tokenizer(config)
         config.model = resolved
+        if config.pipeline.max_seq_length > resolved.max_sequence_length:
+            raise ValueError(f"pipeline.max_seq_length={config.pipeline.max_seq_length} is longer than the model's "
+                             f"max_sequence_length={resolved.max_sequence_length}; lower --max-seq-length")
         model = build_head(config.task, encoder, labels, resolved.head_dropout)
         model.fgm_epsilon = config.training.fgm_epsilon
         apply_freezing(model, config)
@@ -152,17 +162,15 @@ def finetune(
         validation = _dataset(windows, tokenizer, labels, config, False)
     monitor = ("val_loss" if config.task == "regression" else "val_accuracy") if validation else None
     mode = "min" if config.task == "regression" else "max"
-    backup = run / "backup"
-    done = _restore_progress(model, backup)
-    history = model.fit(
-        train.skip(done), validation_data=validation, epochs=config.training.epochs,
-        steps_per_epoch=steps_per_epoch, initial_epoch=done // steps_per_epoch,
-        callbacks=build_callbacks(run, config.training, monitor, mode, chief),
-        class_weight=_class_weights(train_records, labels, config) if labels else None, shuffle=False,
-        verbose=verbose)
+    history = fit_resumable(
+        model, train, steps_per_epoch, config.training.epochs, (run if chief else worker_dir(run)) / "backup",
+        validation_data=validation,
+        callbacks=build_callbacks(run if chief else worker_dir(run), config.training, monitor, mode, chief),
+        class_weight=_class_weights(train_records, labels, config) if labels else None, verbose=verbose)
     steps_done = int(keras.ops.convert_to_numpy(model.optimizer._iterations))
-    if not chief:
-        return {"optimizer_steps": steps_done}
+    if not chief:  # other workers keep their (identical) weights in a scratch folder of their own
+        model.save_weights(str(worker_dir(run) / "model.weights.h5"))
+        return {"training": {"optimizer_steps": steps_done}}
     # The best checkpoint (or the last weights) becomes model.weights.h5; Keras writes LoRA adapters merged into
     # their kernels, so a fresh model without adapters loads it, in float32, for evaluation and export.
     best = run / "checkpoints" / "best.weights.h5"
@@ -172,7 +180,7 @@ def finetune(
         model.save_weights(str(run / "model.weights.h5"))
     final = load_run(run)
     final.model.encoder.save_weights(str(run / "encoder.weights.h5"))
-    summary = {"optimizer_steps": steps_done, "epochs_run": len(history.epoch), "policy": policy,
+    summary = {"optimizer_steps": steps_done, "epochs_run": len(history.get("loss", [])), "policy": policy,
                "train_examples": len(train_records), "steps_per_epoch": steps_per_epoch}
     metrics = {}
     if validation_records:
@@ -181,13 +189,3 @@ def finetune(
     (run / "metrics.json").write_text(json.dumps({**metrics, "training": summary}, indent=2, sort_keys=True,
                                                  default=float) + "\n")
     return {**metrics, "training": summary}
-
-
-def _restore_progress(model, backup: Path) -> int:
-    """Optimizer steps already done by an interrupted run (0 for a fresh one), so its data is skipped."""
-    weights = backup / "latest.weights.h5"
-    if not weights.is_file():
-        return 0
-    model.optimizer.build(model.trainable_variables)
-    model.load_weights(str(weights))
-    return int(keras.ops.convert_to_numpy(model.optimizer._iterations))

@@ -20,6 +20,7 @@ from tfpipe.training.callbacks import build_callbacks
 from tfpipe.training.finetune import apply_freezing, configure_runtime
 from tfpipe.training.losses import SparseCrossEntropy
 from tfpipe.training.optimizers import build_optimizer
+from tfpipe.training.resume import fit_resumable
 from tfpipe.training.run_dir import load_checkpoint, save_run_files
 from tfpipe.training.strategies import build_strategy, is_chief
 
@@ -73,13 +74,9 @@ def pretrain(config: Config, data_dir: str | Path, output_dir: str | Path, verbo
                              masked_lm_prob=manifest["config"]["pretraining"]["masked_lm_prob"]).map(_as_keras)
     per_epoch = min(STEPS_PER_EPOCH, steps)
     epochs = math.ceil(steps / per_epoch)
-    from tfpipe.training.finetune import _restore_progress
-
-    done = _restore_progress(model, run / "backup")
-    history = model.fit(ds.skip(done), epochs=epochs, steps_per_epoch=per_epoch, initial_epoch=done // per_epoch,
-                        shuffle=False,
-                        callbacks=build_callbacks(run, config.training, None, chief=chief), verbose=verbose)
-    last = {k: float(v[-1]) for k, v in history.history.items()} if history.history else {}
+    history = fit_resumable(model, ds, per_epoch, epochs, run / "backup",
+                            callbacks=build_callbacks(run, config.training, None, chief=chief), verbose=verbose)
+    last = {k: float(v[-1]) for k, v in history.items() if v}
     metrics = {"mlm_accuracy": last.get("mlm_accuracy"), "mlm_loss": last.get("mlm_loss"),
                "nsp_accuracy": last.get("nsp_accuracy"), "loss": last.get("loss"),
                "optimizer_steps": int(keras.ops.convert_to_numpy(model.optimizer._iterations))}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import tensorflow as tf
 
@@ -42,3 +43,11 @@ def is_chief() -> bool:
     task = config.get("task", {})
     return task.get("type", "worker") in ("worker", "chief") and int(task.get("index", 0)) == 0 \
         if "cluster" in config else True
+
+
+def worker_dir(run: Path) -> Path:
+    """Scratch folder of a non-chief worker inside the run directory."""
+    index = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}").get("task", {}).get("index", 0)
+    path = Path(run) / f"worker-{index}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,47 @@
+"""Resumable `fit`: a run killed at any step and restarted with the same command ends with the same number of
+optimizer steps, on the same batches, as one that was never interrupted.
+
+Keras's BackupAndRestore restores weights, optimizer state and the epoch, then restarts that epoch from its first
+batch. Here the optimizer's step counter says exactly how far the run got: the data stream skips that many
+batches, and an interrupted epoch is finished with only its remaining steps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+
+def steps_done(model: keras.Model, backup_dir: Path) -> int:
+    """Optimizer steps (batches, counting accumulation micro-steps) in the backup; 0 for a fresh run."""
+    weights = Path(backup_dir) / "latest.weights.h5"
+    if not weights.is_file():
+        return 0
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(str(weights))
+    return int(keras.ops.convert_to_numpy(model.optimizer._iterations))
+
+
+def fit_resumable(
+    model: keras.Model, train: tf.data.Dataset, steps_per_epoch: int, epochs: int, backup_dir: Path, **fit_kwargs
+) -> dict[str, list]:
+    """`model.fit` over an endless `train` stream for `epochs × steps_per_epoch` batches, resuming a backup."""
+    done = steps_done(model, backup_dir)
+    epoch, into = divmod(done, steps_per_epoch)
+    history: dict[str, list] = {}
+
+    def run(first_epoch: int, steps: int, last_epoch: int) -> None:
+        result = model.fit(train.skip(done), epochs=last_epoch, initial_epoch=first_epoch, steps_per_epoch=steps,
+                           shuffle=False, **fit_kwargs)
+        for key, values in result.history.items():
+            history.setdefault(key, []).extend(values)
+
+    if into:  # finish the interrupted epoch with its remaining batches only
+        run(epoch, steps_per_epoch - into, epoch + 1)
+        done += steps_per_epoch - into
+        epoch += 1
+    if epoch < epochs and not model.stop_training:
+        run(epoch, steps_per_epoch, epochs)
+    return history
