@@ -19,7 +19,7 @@ step consumes?
     Run in float32 and, with `--bf16` (default on), in Keras' `mixed_bfloat16` policy.
 Ratio = (a) / (b, pass-weighted) for each precision, and whether it is >= 20.
 
-Run (about 4-7 minutes on 2 cores):
+Run (about 3-6 minutes on 2 shared cores):
     .venv/bin/python benchmarks/bench_input_pipeline.py --out bench-out
 """
 
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine, "rows": len(records), "pipeline_runs": pipeline_runs, "pipeline_examples_per_s": a,
         "padded_length_mix": dict(mix), "real_token_fraction": real_tokens / padded_tokens,
         "timed_batches": [[int(f["input_word_ids"].shape[1]), int(len(t))] for f, t in chosen],
-        "model": model_results, "goal_ratio": GOAL, "numpy": np.__version__,
+        "model": model_results, "timed_epochs": args.timed_epochs, "goal_ratio": GOAL, "numpy": np.__version__,
         "ratios": {p: a / r["pass_weighted_examples_per_s"] for p, r in model_results.items()},
         "script_seconds": total})
     print(f"results: {path}")

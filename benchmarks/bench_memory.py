@@ -18,7 +18,7 @@ Goal: flat for the spaCy pass (prepare-corpus) and build-vocab, judged as 10x pe
 Note: the 10x corpus has no new words, so build-vocab's word-count table cannot grow; this measures streaming,
 not vocabulary growth.
 
-Run (about 3-5 minutes on 2 cores):
+Run (about 2-3 minutes on 2 shared cores):
     .venv/bin/python benchmarks/bench_memory.py --out bench-out
 """
 

@@ -13,7 +13,7 @@ Steps:
 
 The manifest's stats (masked fraction of maskable tokens, random-next fraction) are printed from the last run.
 
-Run (about 1-2 minutes on 2 cores):
+Run (about 1 minute on 2 shared cores):
     .venv/bin/python benchmarks/bench_pretraining_data.py --out bench-out
 """
 

@@ -13,7 +13,7 @@ temporary file. Two things are timed, each for every `n_process`, in interleaved
 Words are the whitespace-separated words of the output sentences (`CorpusStats.words`). CPU seconds of this
 process and of its child processes (the spaCy workers with `n_process=2`) are reported per wall second.
 
-Run (about 3-4 minutes on 2 cores):
+Run (about 2-4 minutes on 2 shared cores):
     .venv/bin/python benchmarks/bench_spacy_pass.py --out bench-out
 """
 

@@ -14,7 +14,7 @@ The run is repeated in a child process pinned to one core (`taskset -c 0`): Tens
 thread pools from the CPU affinity mask, so that row is a like-for-like single-core comparison.
 Both tokenizers must produce the same ids: the match rate over all texts is reported and mismatches are shown.
 
-Run (about 2-3 minutes on 2 cores):
+Run (about 1-2 minutes on 2 shared cores):
     .venv/bin/python benchmarks/bench_tokenizer.py --out bench-out
 """
 

@@ -177,3 +177,9 @@ def test_clean_lines_is_lazy():
         raise AssertionError("read past the first line")
 
     assert next(iter(clean_lines(source()))) == "one"
+
+
+def test_non_html_angle_brackets_are_kept():
+    # WikiText's <unk> marker and comparisons are not markup: stripping them would lose words.
+    assert clean_text("a species of <unk> lobster and x<y and z>w") == "a species of <unk> lobster and x<y and z>w"
+    assert clean_text('<P class="x">Hi</p><br/>') == "Hi"

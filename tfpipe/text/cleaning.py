@@ -14,7 +14,16 @@ from typing import Iterable, Iterator, Optional
 
 from tfpipe.config.schemas import CleaningConfig
 
-_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]*>")
+# Only real HTML element names count as tags: corpora use angle brackets for their own markers (WikiText's
+# `<unk>`), and a comparison like `x<y and z>w` is not markup either.
+_HTML_ELEMENTS = (
+    "a|abbr|address|article|aside|b|bdi|bdo|blockquote|body|br|button|caption|cite|code|col|colgroup|dd|del|"
+    "details|dfn|div|dl|dt|em|figcaption|figure|font|footer|form|h[1-6]|head|header|hr|html|i|iframe|img|input|"
+    "ins|kbd|label|legend|li|link|main|mark|meta|nav|noscript|ol|option|p|pre|q|s|samp|script|section|select|"
+    "small|source|span|strike|strong|style|sub|summary|sup|table|tbody|td|textarea|tfoot|th|thead|time|title|tr|"
+    "tt|u|ul|var|video|wbr"
+)
+_TAG = re.compile(rf"<\s*/?\s*(?:{_HTML_ELEMENTS})(?:\s[^<>]*)?/?\s*>", re.IGNORECASE)
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _SPACES = re.compile(r"\s+")
 

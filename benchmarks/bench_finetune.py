@@ -1,0 +1,167 @@
+"""Fine-tuning speed, memory and FLOP/s side by side with the transformers + PyTorch anchor (issue 3).
+
+Whole-process wall time for the same job, start-up, tracing and checkpoints included:
+`tfpipe finetune` on the first N SST-2 train rows for one epoch + `tfpipe evaluate` on dev, against
+`../shared/anchors/hf_torch_sst2.py` doing the same, in one run on the same machine. Also: peak RSS (batch 32,
+seq 128), model FLOP/s in training as a fraction of the bf16 matmul peak measured in the same run, and a lever
+table (one variant per process).
+
+    .venv/bin/python benchmarks/bench_finetune.py --rows 16000 --anchor-python $HOME/hf-anchor/bin/python
+    .venv/bin/python benchmarks/bench_finetune.py --levers --lever-rows 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import MINILM, REPO, SHARED, SST2_TRAIN, TFPIPE_CLI, machine_info, quiet_tensorflow
+
+DEV = SHARED / "data" / "sst2" / "dev.tsv"
+ANCHOR = SHARED / "anchors" / "hf_torch_sst2.py"
+# The anchor's hyper-parameters: batch 32, max length 64, AdamW lr 5e-5, wd 0.01, 10% warmup, linear decay, seed 0.
+COMMON = ["--text-column", "sentence|content", "--label-column", "label", "--init-checkpoint", str(MINILM),
+          "--epochs", "1", "--batch-size", "32", "--max-seq-length", "64", "--learning-rate", "5e-5", "--quiet"]
+LEVERS = {
+    "fixed padding 64, fp32": ["--set", "training.mixed_precision=none", "--set", "pipeline.bucket_boundaries=[64]"],
+    "buckets, fp32": ["--set", "training.mixed_precision=none"],
+    "buckets + mixed_bfloat16": [],
+    "buckets + bf16 + steps_per_execution 8": ["--set", "training.steps_per_execution=8"],
+    "buckets + bf16 + XLA (fixed bucket shapes)": ["--set", "training.jit_compile=true"],
+    "buckets + bf16 + frozen word embeddings": ["--set", "training.freeze_embeddings=true"],
+}
+DEFAULT_BUCKETS = ["--set", "pipeline.bucket_boundaries=[16,32,48]"]
+
+
+def _rows(n: int, folder: Path) -> Path:
+    path = folder / f"sst2-train-{n}.tsv"
+    lines = SST2_TRAIN.read_text(encoding="utf-8").splitlines()[: n + 1]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _timed(command: list[str], env: dict | None = None) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS (MiB) of the child, and its stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command[:3])} failed:\n{done.stderr[-3000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(peak, before) // 1024, done.stdout
+
+
+def tfpipe_job(train: Path, out: Path, extra: list[str]) -> dict:
+    run = out / "run"
+    finetune = [str(TFPIPE_CLI), "finetune", "--task", "classification", "--train", str(train), "--output-dir",
+                str(run), *COMMON, *DEFAULT_BUCKETS, *extra]
+    train_s, rss, stdout = _timed(finetune)
+    result = json.loads(stdout.strip().splitlines()[-1])
+    evaluate = [str(TFPIPE_CLI), "evaluate", "--model-dir", str(run), "--data", str(DEV),
+                "--text-column", "sentence|content", "--label-column", "label"]
+    eval_s, _, stdout = _timed(evaluate)
+    metrics = json.loads(stdout.strip().splitlines()[-1])
+    return {"finetune_s": round(train_s, 1), "evaluate_s": round(eval_s, 1), "total_s": round(train_s + eval_s, 1),
+            "dev_accuracy": round(metrics["accuracy"], 4), "policy": result["training"]["policy"],
+            "train_examples_per_s_whole_process": round(result["training"]["train_examples"] / train_s, 1)}
+
+
+def anchor_job(python: str, n: int) -> dict:
+    seconds, rss, stdout = _timed([python, str(ANCHOR), str(SHARED), str(n), "1"])
+    result = json.loads(stdout.strip().splitlines()[-1])
+    return {"total_s": round(seconds, 1), "dev_accuracy": result["dev_accuracy"],
+            "train_examples_per_s": result["train_examples_per_s"], "peak_rss_mib": rss}
+
+
+def bf16_peak_and_model_flops(seq: int = 64, batch: int = 32) -> dict:
+    """bf16 2048³ matmul TFLOP/s and the training step's model FLOP/s (6·params·tokens + attention)."""
+    quiet_tensorflow()
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    a = tf.random.normal([2048, 2048], dtype=tf.bfloat16)
+    matmul = tf.function(lambda x: tf.matmul(x, x))
+    matmul(a)
+    start, reps = time.perf_counter(), 20
+    for _ in range(reps):
+        matmul(a).numpy()
+    peak = 2 * 2048**3 * reps / (time.perf_counter() - start)
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    sys.path.insert(0, str(REPO))
+    from tfpipe.config import TrainingConfig
+    from tfpipe.models.backbone import load_hf_checkpoint
+    from tfpipe.models.classifier import SequenceClassifier
+    from tfpipe.training.losses import SparseCrossEntropy
+    from tfpipe.training.optimizers import build_optimizer
+
+    encoder, _, config = load_hf_checkpoint(MINILM)
+    model = SequenceClassifier(encoder, 2)
+    model.compile(optimizer=build_optimizer(TrainingConfig(), 100), loss=SparseCrossEntropy(2))
+    rng = np.random.RandomState(0)
+    x = {"input_word_ids": rng.randint(1000, 20000, (batch, seq)).astype("int32"),
+         "input_mask": np.ones((batch, seq), "int32"), "input_type_ids": np.zeros((batch, seq), "int32")}
+    ds = tf.data.Dataset.from_tensors((x, rng.randint(0, 2, batch))).repeat()
+    model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)
+    start, steps = time.perf_counter(), 10
+    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+    step_s = (time.perf_counter() - start) / steps
+    h, layers, inter = config.hidden_dim, config.num_layers, config.intermediate_dim
+    dense_params = layers * (4 * h * h + 2 * h * inter) + h * h  # attention projections, FFN, pooler
+    tokens = batch * seq
+    forward = 2 * dense_params * tokens + layers * 2 * 2 * batch * seq * seq * h  # + QK^T and AV
+    model_flops = 3 * forward / step_s  # backward ≈ 2× forward
+    return {"bf16_matmul_peak_tflops": round(peak / 1e12, 2), "train_step_s": round(step_s, 3),
+            "model_tflops": round(model_flops / 1e12, 3), "fraction_of_peak": round(model_flops / peak, 3),
+            "shape": f"batch {batch} × seq {seq}"}
+
+
+def peak_rss_seq128(train: Path, out: Path) -> int:
+    command = [str(TFPIPE_CLI), "finetune", "--task", "classification", "--train", str(train), "--output-dir",
+               str(out / "rss-run"), "--text-column", "sentence", "--label-column", "label", "--init-checkpoint",
+               str(MINILM), "--epochs", "1", "--batch-size", "32", "--max-seq-length", "128",
+               "--set", "pipeline.bucket_boundaries=[128]", "--quiet"]
+    _, rss, _ = _timed(command)
+    return rss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=16000)
+    parser.add_argument("--anchor-python", help="python of the anchor's venv (torch + transformers)")
+    parser.add_argument("--levers", action="store_true", help="run the lever table instead of the headline")
+    parser.add_argument("--lever-rows", type=int, default=2000)
+    parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "finetune")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    results: dict = {"machine": machine_info()}
+    if args.levers:
+        train = _rows(args.lever_rows, args.out)
+        results["levers"] = {}
+        for name, extra in LEVERS.items():
+            results["levers"][name] = tfpipe_job(train, args.out / name.replace(" ", "_"), extra)
+            print(name, results["levers"][name], flush=True)
+    else:
+        train = _rows(args.rows, args.out)
+        results["tfpipe"] = tfpipe_job(train, args.out / "headline", [])
+        print("tfpipe", results["tfpipe"], flush=True)
+        if args.anchor_python:
+            results["anchor"] = anchor_job(args.anchor_python, args.rows)
+            print("anchor", results["anchor"], flush=True)
+            results["speedup"] = round(results["anchor"]["total_s"] / results["tfpipe"]["total_s"], 2)
+        results["peak_rss_mib_batch32_seq128"] = peak_rss_seq128(_rows(640, args.out), args.out)
+        results["flops"] = bf16_peak_and_model_flops()
+        print(json.dumps(results, indent=2))
+    (args.out / ("levers.json" if args.levers else "headline.json")).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
