@@ -66,8 +66,8 @@ def test_token_loss_ignores_zero_weight_positions(encoder):
     changed = np.array(logits)
     changed[:, 2:] += 5.0  # change predictions on ignored pieces only
     assert float(loss(labels, changed, sample_weight=weights)) == pytest.approx(base, abs=1e-6)
-    expected = float(np.mean([-np.log(np.exp(row[l]) / np.exp(row).sum())
-                              for row, l in zip(np.asarray(logits)[:, 1], labels[:, 1])]))
+    expected = float(np.mean([-np.log(np.exp(row[k]) / np.exp(row).sum())
+                              for row, k in zip(np.asarray(logits)[:, 1], labels[:, 1])]))
     assert base == pytest.approx(expected, rel=1e-5)
 
 

@@ -23,10 +23,15 @@ def plot_history(history_csv: Path, output: Path) -> Optional[Path]:
     names = [k for k in rows[0] if k not in ("epoch", "learning_rate") and not k.startswith("val_")]
     figure, axes = plt.subplots(1, len(names) + 1, figsize=(4 * (len(names) + 1), 3.2), squeeze=False)
     epochs = [int(r["epoch"]) + 1 for r in rows]
+    def series(key: str) -> tuple[list[int], list[float]]:
+        # CSVLogger writes "NA" where a run had no value (no validation set, a resumed epoch).
+        points = [(e, float(r[key])) for e, r in zip(epochs, rows) if r.get(key) not in (None, "", "NA")]
+        return [p[0] for p in points], [p[1] for p in points]
+
     for axis, name in zip(axes[0], names + ["learning_rate"]):
-        axis.plot(epochs, [float(r[name]) for r in rows], marker="o", label="train" if name in names else name)
-        if f"val_{name}" in rows[0]:
-            axis.plot(epochs, [float(r[f"val_{name}"]) for r in rows], marker="o", label="validation")
+        axis.plot(*series(name), marker="o", label="train" if name in names else name)
+        if any(series(f"val_{name}")[1]):
+            axis.plot(*series(f"val_{name}"), marker="o", label="validation")
         axis.set_title(name)
         axis.set_xlabel("epoch")
         axis.legend()

@@ -1,0 +1,107 @@
+"""Quality runs from the shared checkpoint and data (issue 3), through the CLI, one after another:
+SST-2 (full train set), MRPC (positive-class F1), CoNLL-2003 (entity F1), and "pretraining pays"
+(a `mini` model pretrained on WikiText-2 vs the same model from random initialisation, both fine-tuned on 8k SST-2
+rows with the same steps and hyper-parameters). Each result is written as soon as it is done.
+
+    .venv/bin/python benchmarks/bench_quality.py --out bench-out/quality [--only sst2,mrpc,conll,pretraining]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import MINILM, REPO, SHARED, TFPIPE_CLI, machine_info
+
+DATA = SHARED / "data"
+
+
+def tfpipe(*args: str) -> dict:
+    start = time.perf_counter()
+    done = subprocess.run([str(TFPIPE_CLI), *args, "--quiet"], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"tfpipe {args[0]} failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["wall_s"] = round(time.perf_counter() - start, 1)
+    return result
+
+
+def finetune(task: str, train: Path, dev: Path, out: Path, *extra: str) -> dict:
+    return tfpipe("finetune", "--task", task, "--train", str(train), "--validation", str(dev), "--output-dir",
+                  str(out), *extra)
+
+
+def sst2(out: Path) -> dict:
+    return finetune("classification", DATA / "sst2" / "train.tsv", DATA / "sst2" / "dev.tsv", out / "sst2",
+                    "--text-column", "sentence|content", "--label-column", "label", "--init-checkpoint", str(MINILM),
+                    "--epochs", "1", "--batch-size", "32", "--max-seq-length", "64", "--learning-rate", "5e-5",
+                    "--set", "pipeline.bucket_boundaries=[16,32,48]")
+
+
+def mrpc(out: Path) -> dict:
+    return finetune("classification", DATA / "mrpc" / "train.tsv", DATA / "mrpc" / "dev.tsv", out / "mrpc",
+                    "--text-column", "#1 String", "--text-pair-column", "#2 String", "--label-column", "Quality",
+                    "--init-checkpoint", str(MINILM), "--epochs", "4", "--batch-size", "16", "--max-seq-length",
+                    "128", "--learning-rate", "8e-5", "--set", "pipeline.bucket_boundaries=[48,64,96]")
+
+
+def conll(out: Path) -> dict:
+    return finetune("token-classification", DATA / "conll2003" / "train.txt", DATA / "conll2003" / "valid.txt",
+                    out / "conll", "--init-checkpoint", str(MINILM), "--epochs", "3", "--batch-size", "32",
+                    "--max-seq-length", "128", "--learning-rate", "1e-4",
+                    "--set", "pipeline.bucket_boundaries=[32,64]")
+
+
+def pretraining_pays(out: Path) -> dict:
+    wiki = [str(DATA / "wikitext2" / name) for name in ("valid.txt", "test.txt")]
+    work = out / "pretraining"
+    vocab = work / "vocab.txt"
+    tfpipe("build-vocab", "--input", *wiki, "--vocab-size", "8000", "--output", str(vocab))
+    data = tfpipe("create-pretraining-data", "--input", *wiki, "--vocab", str(vocab), "--output-dir",
+                  str(work / "data"), "--doc-boundary-regex", "wikitext", "--dupe-factor", "5", "--num-shards", "4")
+    pre = tfpipe("pretrain", "--data", str(work / "data"), "--vocab", str(vocab), "--model-size", "mini",
+                 "--output-dir", str(work / "pretrained"), "--steps", "4000", "--learning-rate", "5e-4",
+                 "--set", "pipeline.batch_size=32")
+    train = work / "sst2-8k.tsv"
+    lines = (DATA / "sst2" / "train.tsv").read_text(encoding="utf-8").splitlines()[:8001]
+    train.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    same = ["--text-column", "sentence|content", "--label-column", "label", "--epochs", "3", "--batch-size", "32",
+            "--max-seq-length", "64", "--learning-rate", "1e-4", "--set", "pipeline.bucket_boundaries=[16,32,48]"]
+    dev = DATA / "sst2" / "dev.tsv"
+    pretrained = finetune("classification", train, dev, work / "from-pretrained", "--pretrained-run",
+                          str(work / "pretrained"), *same)
+    scratch = finetune("classification", train, dev, work / "from-scratch", "--model-size", "mini", "--vocab",
+                       str(vocab), *same)
+    return {"pretraining_data": data, "pretraining": pre, "from_pretrained": pretrained, "from_scratch": scratch,
+            "gain_pt": round(100 * (pretrained["accuracy"] - scratch["accuracy"]), 2)}
+
+
+RUNS = {"sst2": sst2, "mrpc": mrpc, "conll": conll, "pretraining": pretraining_pays}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "quality")
+    parser.add_argument("--only", default=",".join(RUNS))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    results_path = args.out / "quality.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    results["machine"] = machine_info()
+    for name in args.only.split(","):
+        try:
+            results[name] = RUNS[name](args.out)
+        except RuntimeError as error:
+            results[name] = {"error": str(error)[-2000:]}
+        slim = {k: v for k, v in results[name].items() if k not in ("per_class", "per_type", "confusion_matrix")}
+        print(name, json.dumps(slim, default=str), flush=True)
+        results_path.write_text(json.dumps(results, indent=2, default=str))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
