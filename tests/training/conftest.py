@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY_VOCAB
-
 WORDS = ["the", "cat", "dog", "sat", "on", "mat", "ran", "fast", "and", "is", "very", "new", "movie"]
 
 
@@ -42,10 +40,8 @@ def write_conll(path: Path, sentences: int, seed: int = 0, long_every: int = 0) 
 
 
 @pytest.fixture
-def vocab_file(tmp_path: Path) -> Path:
-    path = tmp_path / "vocab.txt"
-    path.write_text("\n".join(TINY_VOCAB) + "\n", encoding="utf-8")
-    return path
+def vocab_file(tiny_vocab_file: Path) -> Path:
+    return tiny_vocab_file
 
 
 TINY_MODEL = ["--model-size", "custom", "--set", "model.num_layers=1", "--set", "model.hidden_dim=16",

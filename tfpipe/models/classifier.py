@@ -27,6 +27,8 @@ class SequenceClassifier(TaskModel):
     TensorShape([1, 3])
     """
 
+    _config_keys = ("num_classes", "dropout")
+
     def __init__(self, encoder: BertEncoder, num_classes: int, dropout: float = 0.1, **kwargs) -> None:
         # === Layers ===
         head_dropout = keras.layers.Dropout(dropout, name="classifier_dropout")
@@ -39,13 +41,3 @@ class SequenceClassifier(TaskModel):
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         # === Config ===
         self.encoder, self.num_classes, self.dropout = encoder, num_classes, dropout
-
-    def get_config(self) -> dict:
-        return {"encoder": keras.saving.serialize_keras_object(self.encoder), "num_classes": self.num_classes,
-                "dropout": self.dropout, "name": self.name}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "SequenceClassifier":
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)

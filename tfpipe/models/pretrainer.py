@@ -28,6 +28,8 @@ class BertPretrainer(TaskModel):
     ((1, 1, 50), (1, 2))
     """
 
+    _config_keys = ()
+
     def __init__(self, encoder: BertEncoder, **kwargs) -> None:
         # === Layers ===
         mlm_head = keras_hub.layers.MaskedLMHead(
@@ -46,12 +48,3 @@ class BertPretrainer(TaskModel):
         super().__init__(inputs=inputs, outputs={"mlm": mlm, "nsp": nsp}, **kwargs)
         # === Config ===
         self.encoder = encoder
-
-    def get_config(self) -> dict:
-        return {"encoder": keras.saving.serialize_keras_object(self.encoder), "name": self.name}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "BertPretrainer":
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)

@@ -25,6 +25,8 @@ class SequenceRegressor(TaskModel):
     TensorShape([1])
     """
 
+    _config_keys = ("dropout",)
+
     def __init__(self, encoder: BertEncoder, dropout: float = 0.1, **kwargs) -> None:
         # === Layers ===
         head_dropout = keras.layers.Dropout(dropout, name="regressor_dropout")
@@ -38,13 +40,3 @@ class SequenceRegressor(TaskModel):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         # === Config ===
         self.encoder, self.dropout = encoder, dropout
-
-    def get_config(self) -> dict:
-        return {"encoder": keras.saving.serialize_keras_object(self.encoder), "dropout": self.dropout,
-                "name": self.name}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "SequenceRegressor":
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)

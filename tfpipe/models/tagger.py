@@ -29,6 +29,8 @@ class TokenTagger(TaskModel):
     TensorShape([1, 2, 5])
     """
 
+    _config_keys = ("num_tags", "dropout")
+
     def __init__(self, encoder: BertEncoder, num_tags: int, dropout: float = 0.1, **kwargs) -> None:
         # === Layers ===
         head_dropout = keras.layers.Dropout(dropout, name="tagger_dropout")
@@ -41,13 +43,3 @@ class TokenTagger(TaskModel):
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         # === Config ===
         self.encoder, self.num_tags, self.dropout = encoder, num_tags, dropout
-
-    def get_config(self) -> dict:
-        return {"encoder": keras.saving.serialize_keras_object(self.encoder), "num_tags": self.num_tags,
-                "dropout": self.dropout, "name": self.name}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "TokenTagger":
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)

@@ -25,6 +25,17 @@ class TaskModel(keras.Model):
     """A functional model with an `encoder` attribute, dense embedding gradients and optional FGM."""
 
     fgm_epsilon: float = 0.0
+    _config_keys: tuple[str, ...] = ()  # constructor arguments besides the encoder, for get_config
+
+    def get_config(self) -> dict:
+        return {"encoder": keras.saving.serialize_keras_object(self.encoder), "name": self.name,
+                **{key: getattr(self, key) for key in self._config_keys}}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)
 
     def _multi_worker(self) -> bool:
         strategy = getattr(self, "_distribute_strategy", None)
