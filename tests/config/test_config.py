@@ -274,7 +274,8 @@ def test_override_unknown_section_names_it_and_lists_sections():
         apply_overrides(Config(), ["trainer.epochs=3"])
     message = str(info.value)
     assert "unknown section 'trainer'" in message
-    assert "sections: augment, cleaning, pipeline, pretraining, reader, spacy, tokenizer, vocab" in message
+    sections = "augment, cleaning, model, pipeline, pretraining, reader, spacy, tokenizer, training, vocab"
+    assert f"sections: {sections}" in message
 
 
 def test_override_into_a_scalar_is_an_unknown_section():
