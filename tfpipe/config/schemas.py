@@ -158,7 +158,7 @@ class TrainingConfig:
     strategy: str = choice("default", ("default", "mirrored", "multi_worker", "tpu"))
     seed: int = 0
     early_stopping_patience: int = bounded(0, 0)  # 0: off
-    checkpoint_every_steps: Optional[int] = None  # BackupAndRestore frequency; default every epoch
+    checkpoint_every_steps: Optional[int] = 500  # BackupAndRestore frequency in steps; null: every epoch
     threads: int = bounded(0, 0)  # intra-op threads; 0: TensorFlow's default
 
 
