@@ -62,9 +62,10 @@ def pretraining_pays(out: Path) -> dict:
     vocab = work / "vocab.txt"
     tfpipe("build-vocab", "--input", *wiki, "--vocab-size", "8000", "--output", str(vocab))
     data = tfpipe("create-pretraining-data", "--input", *wiki, "--vocab", str(vocab), "--output-dir",
-                  str(work / "data"), "--doc-boundary-regex", "wikitext", "--dupe-factor", "5", "--num-shards", "4")
+                  str(work / "data"), "--doc-boundary-regex", "wikitext", "--dupe-factor", "5", "--num-shards", "4",
+                  "--max-seq-length", "64", "--max-predictions-per-seq", "10")
     pre = tfpipe("pretrain", "--data", str(work / "data"), "--vocab", str(vocab), "--model-size", "mini",
-                 "--output-dir", str(work / "pretrained"), "--steps", "2500", "--learning-rate", "5e-4",
+                 "--output-dir", str(work / "pretrained"), "--steps", "3000", "--learning-rate", "5e-4",
                  "--set", "pipeline.batch_size=32")
     train = work / "sst2-8k.tsv"
     lines = (DATA / "sst2" / "train.tsv").read_text(encoding="utf-8").splitlines()[:8001]
