@@ -73,9 +73,11 @@ FLAG_KEYS = {
 }
 
 
-def build_config(args: argparse.Namespace, keys: dict[str, tuple] | None = None) -> Config:
-    """Defaults ← `--config` YAML ← explicit flags ← `--set` overrides; validated at the end."""
-    config = load_config(Config, getattr(args, "config", None))
+def build_config(args: argparse.Namespace, keys: dict[str, tuple] | None = None, base: Config | None = None
+                 ) -> Config:
+    """Defaults (or `base`) ← `--config` YAML ← explicit flags ← `--set` overrides; validated at the end."""
+    path = getattr(args, "config", None)
+    config = load_config(Config, path) if path or base is None else base
     for dest, (section, key) in {**FLAG_KEYS, **(keys or {})}.items():
         value = getattr(args, dest, None)
         if value is None:

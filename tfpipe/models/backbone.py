@@ -88,6 +88,27 @@ def _hf_file(folder: Path, name: str) -> Path:
     return path
 
 
+def encoder_from_preset(
+    folder: str | Path, activation: str, dropout: Optional[float] = None
+) -> tuple[BertEncoder, ModelConfig]:
+    """Loads a Hugging Face or keras-hub preset folder as a `BertEncoder` and its resolved `ModelConfig`.
+
+    keras-hub converts the weights into its own `BertBackbone`; they are then moved into a `BertEncoder` of the
+    same configuration, which only adds the activation.
+    """
+    converted = keras_hub.models.BertBackbone.from_preset(str(folder))
+    settings = {k: v for k, v in converted.get_config().items() if k not in ("name", "trainable")}
+    if dropout is not None:
+        settings["dropout"] = dropout
+    encoder = BertEncoder(activation=activation, **settings)
+    encoder.set_weights(converted.get_weights())
+    config = ModelConfig(size="custom", num_layers=encoder.num_layers, hidden_dim=encoder.hidden_dim,
+                         num_heads=encoder.num_heads, intermediate_dim=encoder.intermediate_dim,
+                         max_sequence_length=encoder.max_sequence_length, dropout=encoder.dropout,
+                         activation=activation, init_checkpoint=str(folder))
+    return encoder, config
+
+
 def load_hf_checkpoint(folder: str | Path, dropout: Optional[float] = None) -> tuple[BertEncoder, WordPieceTokenizer,
                                                                                       ModelConfig]:
     """Imports a local Hugging Face BERT checkpoint (no network) as `(encoder, tokenizer, resolved config)`.
@@ -105,24 +126,12 @@ def load_hf_checkpoint(folder: str | Path, dropout: Optional[float] = None) -> t
     if hf.get("model_type", "bert") != "bert":
         raise ValueError(f"{folder}/config.json: model_type {hf.get('model_type')!r} is not a BERT checkpoint")
     activation = "gelu" if hf.get("hidden_act", "gelu") == "gelu" else "gelu_approximate"
-    # keras-hub converts the weights into its own BertBackbone; they are then moved into a BertEncoder of the
-    # same configuration, which only adds the checkpoint's activation.
-    converted = keras_hub.models.BertBackbone.from_preset(str(folder))
-    settings = {k: v for k, v in converted.get_config().items() if k not in ("name", "trainable")}
-    if dropout is not None:
-        settings["dropout"] = dropout
-    encoder = BertEncoder(activation=activation, **settings)
-    encoder.set_weights(converted.get_weights())
-    del converted
+    encoder, config = encoder_from_preset(folder, activation, dropout)
     lowercase = True
     tokenizer_config = folder / "tokenizer_config.json"
     if tokenizer_config.is_file():
         lowercase = json.loads(tokenizer_config.read_text(encoding="utf-8")).get("do_lower_case", True)
     tokenizer = WordPieceTokenizer(folder / "vocab.txt", lowercase=lowercase)
-    config = ModelConfig(size="custom", num_layers=encoder.num_layers, hidden_dim=encoder.hidden_dim,
-                         num_heads=encoder.num_heads, intermediate_dim=encoder.intermediate_dim,
-                         max_sequence_length=encoder.max_sequence_length, dropout=encoder.dropout,
-                         activation=activation, init_checkpoint=str(folder))
     return encoder, tokenizer, config
 
 

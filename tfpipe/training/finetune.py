@@ -42,8 +42,9 @@ def configure_runtime(config: Config) -> str:
     return set_policy(config.training.mixed_precision)
 
 
-def _encoder_and_tokenizer(config: Config):
-    """From `--init-checkpoint`, `--pretrained-run`, or a named size with `--vocab` (random initialisation)."""
+def encoder_and_tokenizer(config: Config):
+    """The encoder, its tokenizer and resolved config: from `--init-checkpoint`, `--pretrained-run`, or a named
+    size with `--vocab` (random initialisation). Shared by fine-tuning and pretraining."""
     model = config.model
     if model.init_checkpoint:
         encoder, tokenizer, resolved = load_checkpoint(model.init_checkpoint)
@@ -133,7 +134,7 @@ def finetune(
         if labels else None
     validation_records = _read(validation_path, config, closed) if validation_path else []
     with strategy.scope():
-        encoder, tokenizer, resolved = _encoder_and_tokenizer(config)
+        encoder, tokenizer, resolved = encoder_and_tokenizer(config)
         config.model = resolved
         if config.pipeline.max_seq_length > resolved.max_sequence_length:
             raise ValueError(f"pipeline.max_seq_length={config.pipeline.max_seq_length} is longer than the model's "

@@ -13,15 +13,13 @@ import tensorflow as tf
 from tfpipe.config import Config
 from tfpipe.data.pipelines import pretraining_dataset
 from tfpipe.data.pretraining_data import read_manifest
-from tfpipe.models.backbone import build_encoder, resolve_dimensions
 from tfpipe.models.pretrainer import BertPretrainer
-from tfpipe.text.tokenizer import WordPieceTokenizer
 from tfpipe.training.callbacks import build_callbacks
-from tfpipe.training.finetune import apply_freezing, configure_runtime
+from tfpipe.training.finetune import apply_freezing, configure_runtime, encoder_and_tokenizer
 from tfpipe.training.losses import SparseCrossEntropy
 from tfpipe.training.optimizers import build_optimizer
 from tfpipe.training.resume import fit_resumable
-from tfpipe.training.run_dir import load_checkpoint, save_run_files
+from tfpipe.training.run_dir import save_run_files
 from tfpipe.training.strategies import build_strategy, is_chief
 
 STEPS_PER_EPOCH = 200  # pretraining streams; an "epoch" is just the logging/checkpoint interval
@@ -42,14 +40,7 @@ def pretrain(config: Config, data_dir: str | Path, output_dir: str | Path, verbo
     configure_runtime(config)
     strategy = build_strategy(config.training.strategy)
     with strategy.scope():
-        if config.model.init_checkpoint:
-            encoder, tokenizer, resolved = load_checkpoint(config.model.init_checkpoint)
-        else:
-            if not config.tokenizer.vocab:
-                raise ValueError("pretraining from scratch needs --vocab (the vocabulary the data was made with)")
-            tokenizer = WordPieceTokenizer(config.tokenizer.vocab, config.tokenizer.lowercase)
-            resolved = resolve_dimensions(config.model)
-            encoder = build_encoder(resolved, tokenizer.vocabulary_size)
+        encoder, tokenizer, resolved = encoder_and_tokenizer(config)
         if tokenizer.hash != manifest["vocab"]["sha256"]:
             raise ValueError(f"{data_dir} was made with a different vocabulary than the model's "
                              f"({manifest['vocab']['sha256'][:12]} vs {tokenizer.hash[:12]}); rebuild the data "

@@ -13,12 +13,17 @@ from pathlib import Path
 from typing import Optional
 
 import keras
-import keras_hub
 
 from tfpipe.config import Config, load_config
 from tfpipe.config.schemas import ModelConfig
 from tfpipe.data.labels import LabelVocab
-from tfpipe.models.backbone import BertEncoder, build_encoder, load_hf_checkpoint, resolve_dimensions
+from tfpipe.models.backbone import (
+    BertEncoder,
+    build_encoder,
+    encoder_from_preset,
+    load_hf_checkpoint,
+    resolve_dimensions,
+)
 from tfpipe.models.classifier import SequenceClassifier
 from tfpipe.models.regressor import SequenceRegressor
 from tfpipe.models.tagger import TokenTagger
@@ -44,19 +49,12 @@ def build_head(task: str, encoder: BertEncoder, labels: Optional[LabelVocab], dr
 
 def _keras_hub_preset(folder: Path) -> tuple[BertEncoder, WordPieceTokenizer, ModelConfig]:
     """A keras-hub preset folder (config.json with a keras class name, model.weights.h5, assets/tokenizer)."""
-    backbone = keras_hub.models.BertBackbone.from_preset(str(folder))
-    settings = {k: v for k, v in backbone.get_config().items() if k not in ("name", "trainable")}
-    encoder = BertEncoder(activation="gelu_approximate", **settings)
-    encoder.set_weights(backbone.get_weights())
+    encoder, config = encoder_from_preset(folder, "gelu_approximate")  # keras-hub BERT's own activation
     vocab = folder / "assets" / "tokenizer" / "vocabulary.txt"
     lowercase = True
     tokenizer_json = folder / "tokenizer.json"
     if tokenizer_json.is_file():
         lowercase = json.loads(tokenizer_json.read_text()).get("config", {}).get("lowercase", True)
-    config = ModelConfig(size="custom", num_layers=encoder.num_layers, hidden_dim=encoder.hidden_dim,
-                         num_heads=encoder.num_heads, intermediate_dim=encoder.intermediate_dim,
-                         max_sequence_length=encoder.max_sequence_length, dropout=encoder.dropout,
-                         activation="gelu_approximate", init_checkpoint=str(folder))
     return encoder, WordPieceTokenizer(vocab, lowercase), config
 
 
