@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from tfpipe.config.schemas import PipelineConfig, ReaderConfig
-    from tfpipe.data.labels import LabelVocab
     from tfpipe.data.pipelines import finetune_dataset
+    from tfpipe.text.labels import LabelVocab
     from tfpipe.text.readers import read_records
     from tfpipe.text.tokenizer import WordPieceTokenizer
 

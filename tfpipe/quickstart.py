@@ -43,11 +43,11 @@ def run_quickstart(
 
     import tensorflow as tf
 
-    from tfpipe.data.labels import LabelVocab
     from tfpipe.data.pipelines import finetune_dataset, pretraining_dataset
     from tfpipe.data.pretraining_data import create_pretraining_data
     from tfpipe.text.corpus import prepare_corpus
     from tfpipe.text.inspect_data import format_report, inspect_dataset
+    from tfpipe.text.labels import LabelVocab
     from tfpipe.text.readers import read_records
     from tfpipe.text.tokenizer import WordPieceTokenizer
     from tfpipe.text.vocab import build_vocabulary, write_vocabulary

@@ -7,8 +7,9 @@ import pytest
 
 from tests.conftest import TINY_VOCAB, shared_path
 from tfpipe.config import PipelineConfig, ReaderConfig
-from tfpipe.data.labels import IGNORE_INDEX, LabelVocab
+from tfpipe.data.labels import IGNORE_INDEX
 from tfpipe.data.pipelines import finetune_dataset
+from tfpipe.text.labels import LabelVocab
 from tfpipe.text.readers import Record, TokenRecord, read_records
 from tfpipe.text.tokenizer import WordPieceTokenizer
 

@@ -14,8 +14,9 @@ import keras_hub
 import tensorflow as tf
 
 from tfpipe.config.schemas import PipelineConfig
-from tfpipe.data.labels import IGNORE_INDEX, LabelVocab
+from tfpipe.data.labels import IGNORE_INDEX
 from tfpipe.data.pretraining_data import read_manifest
+from tfpipe.text.labels import LabelVocab
 from tfpipe.text.readers import Record, TokenRecord
 from tfpipe.text.tokenizer import WordPieceTokenizer
 

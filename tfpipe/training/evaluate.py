@@ -12,14 +12,15 @@ import numpy as np
 import tensorflow as tf
 
 from tfpipe.config import Config
-from tfpipe.data.labels import IGNORE_INDEX, LabelVocab
+from tfpipe.data.labels import IGNORE_INDEX
 from tfpipe.data.pipelines import finetune_dataset
 from tfpipe.data.windows import stitch, window_records
+from tfpipe.models.run_loader import load_run
+from tfpipe.text.labels import LabelVocab
 from tfpipe.text.readers import Record, TokenRecord, read_records
 from tfpipe.text.tokenizer import WordPieceTokenizer
 from tfpipe.training.metrics import classification_metrics, entity_metrics, regression_metrics
 from tfpipe.training.reports import plot_confusion_matrix, plot_history
-from tfpipe.training.run_dir import load_run
 
 
 def _outputs(model, ds: tf.data.Dataset) -> list[np.ndarray]:

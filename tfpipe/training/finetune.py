@@ -15,10 +15,11 @@ import numpy as np
 import tensorflow as tf
 
 from tfpipe.config import Config
-from tfpipe.data.labels import LabelVocab
 from tfpipe.data.pipelines import finetune_dataset, with_ignore_weights
 from tfpipe.data.windows import window_records
 from tfpipe.models.backbone import build_encoder, resolve_dimensions
+from tfpipe.models.run_loader import build_head, load_run
+from tfpipe.text.labels import LabelVocab
 from tfpipe.text.readers import read_records
 from tfpipe.text.tokenizer import WordPieceTokenizer
 from tfpipe.training.callbacks import build_callbacks
@@ -26,7 +27,7 @@ from tfpipe.training.losses import SparseCrossEntropy
 from tfpipe.training.optimizers import build_optimizer
 from tfpipe.training.precision import set_policy
 from tfpipe.training.resume import fit_resumable
-from tfpipe.training.run_dir import build_head, load_checkpoint, load_pretrained_run, load_run, save_run_files
+from tfpipe.training.run_dir import load_checkpoint, load_pretrained_run, save_run_files
 from tfpipe.training.strategies import build_strategy, is_chief, worker_dir
 
 # Keras warns when a dataset of unknown length ends (our validation sets), though that is how they end.

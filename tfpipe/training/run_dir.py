@@ -1,5 +1,5 @@
-"""Run directories: what a training run writes and how a later step (evaluate, fine-tune from a pretraining run,
-export) loads the model back from it.
+"""Run directories: what a training run writes, and how fine-tuning starts from a checkpoint or a pretraining run
+(loading a fine-tuned run back is `tfpipe.models.run_loader`).
 
 Layout: config.yaml, vocab.txt, labels.txt, model.weights.h5 (final, best on validation when monitored),
 encoder.weights.h5, checkpoints/, backup/, logs/ (TensorBoard), history.csv, metrics.json, plots/*.png.
@@ -8,15 +8,11 @@ encoder.weights.h5, checkpoints/, backup/, logs/ (TensorBoard), history.csv, met
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import keras
-
 from tfpipe.config import Config, load_config
 from tfpipe.config.schemas import ModelConfig
-from tfpipe.data.labels import LabelVocab
 from tfpipe.models.backbone import (
     BertEncoder,
     build_encoder,
@@ -24,27 +20,8 @@ from tfpipe.models.backbone import (
     load_hf_checkpoint,
     resolve_dimensions,
 )
-from tfpipe.models.classifier import SequenceClassifier
-from tfpipe.models.regressor import SequenceRegressor
-from tfpipe.models.tagger import TokenTagger
-from tfpipe.models.task import TaskModel
+from tfpipe.text.labels import LabelVocab
 from tfpipe.text.tokenizer import WordPieceTokenizer
-
-
-@dataclass
-class LoadedRun:
-    config: Config
-    tokenizer: WordPieceTokenizer
-    labels: Optional[LabelVocab]
-    model: TaskModel
-
-
-def build_head(task: str, encoder: BertEncoder, labels: Optional[LabelVocab], dropout: float) -> TaskModel:
-    if task == "classification":
-        return SequenceClassifier(encoder, len(labels), dropout)
-    if task == "regression":
-        return SequenceRegressor(encoder, dropout)
-    return TokenTagger(encoder, len(labels), dropout)
 
 
 def _keras_hub_preset(folder: Path) -> tuple[BertEncoder, WordPieceTokenizer, ModelConfig]:
@@ -93,18 +70,3 @@ def save_run_files(run: Path, config: Config, tokenizer: WordPieceTokenizer, lab
     write_vocabulary(tokenizer.vocabulary, run / "vocab.txt")
     if labels is not None:
         labels.save(run / "labels.txt")
-
-
-def load_run(run: str | Path, weights: str = "model.weights.h5") -> LoadedRun:
-    """Rebuilds a fine-tuned model from its run directory and loads its weights."""
-    run = Path(run)
-    for name in ("config.yaml", "vocab.txt", weights):
-        if not (run / name).is_file():
-            raise FileNotFoundError(f"{run / name}: missing; is {run} the output directory of `tfpipe finetune`?")
-    config = load_config(Config, run / "config.yaml")
-    tokenizer = WordPieceTokenizer(run / "vocab.txt", config.tokenizer.lowercase)
-    labels = LabelVocab.load(run / "labels.txt") if config.task != "regression" else None
-    keras.mixed_precision.set_global_policy("float32")  # inference weights and outputs in float32
-    model = build_head(config.task, build_encoder(config.model, tokenizer.vocabulary_size), labels, 0.0)
-    model.load_weights(str(run / weights))
-    return LoadedRun(config, tokenizer, labels, model)

@@ -1,0 +1,1 @@
+"""Export: versioned raw-text SavedModels for TensorFlow Serving, and the check that reloads and compares them."""
