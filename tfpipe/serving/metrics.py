@@ -1,0 +1,185 @@
+"""TF Serving's monitoring metrics (same names, labels, units and buckets) rendered as Prometheus text.
+
+`tensorflow_model_server` exports TensorFlow's monitoring registry at `/monitoring/prometheus/metrics`; names like
+`/tensorflow/serving/request_count` become `:tensorflow:serving:request_count`. Latencies are in microseconds.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import threading
+from dataclasses import dataclass, field
+
+import grpc
+
+PROMETHEUS_PATH = "/monitoring/prometheus/metrics"  # PrometheusExporter::kPrometheusPath
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def exponential_buckets(scale: float, growth: float, count: int) -> list[float]:
+    """monitoring::Buckets::Exponential: `count` upper limits scale·growth^i (a final +Inf bucket is implied)."""
+    return [scale * growth ** i for i in range(count)]
+
+
+_LATENCY_BUCKETS = exponential_buckets(10, 1.8, 33)  # "Scale of 10, power of 1.8 with bucket count 33 (~20 minutes)"
+
+
+@dataclass
+class _Family:
+    name: str  # TF's metric name, e.g. /tensorflow/serving/request_count
+    help: str
+    kind: str  # counter | histogram
+    labels: tuple[str, ...]
+    buckets: list[float] = field(default_factory=list)
+    # label values → counter value, or [per-bucket counts (last = +Inf), sum]
+    cells: dict[tuple[str, ...], object] = field(default_factory=dict)
+
+
+def _family_specs() -> list[_Family]:
+    return [
+        _Family("/tensorflow/serving/request_count", "The total number of requests.", "counter",
+                ("model_name", "status")),
+        _Family("/tensorflow/serving/request_latency",
+                "Distribution of wall time (in microseconds) for Tensorflow Serving request.", "histogram",
+                ("model_name", "API", "entrypoint"), _LATENCY_BUCKETS),
+        _Family("/tensorflow/serving/runtime_latency",
+                "Distribution of wall time (in microseconds) for Tensorflow runtime.", "histogram",
+                ("model_name", "API", "runtime"), _LATENCY_BUCKETS),
+        _Family("/tensorflow/serving/request_example_counts", "The number of tensorflow.Examples per request.",
+                "histogram", ("model",), exponential_buckets(1, 2, 15)),
+        _Family("/tensorflow/serving/request_example_count_total", "The total number of tensorflow.Examples.",
+                "counter", ("model",)),
+        _Family("/tensorflow/serving/model_warmup_latency",
+                "Distribution of wall time (in microseconds) for warming up the model.", "histogram",
+                ("model_path", "status"), _LATENCY_BUCKETS),
+        _Family("/tensorflow/cc/saved_model/load_attempt_count",
+                "The number of times a SavedModel was successfully loaded.", "counter", ("model_path", "status")),
+        _Family("/tensorflow/cc/saved_model/load_latency",
+                "Latency in microseconds for SavedModels that were successfully loaded.", "counter",
+                ("model_path",)),
+    ]
+
+
+def prometheus_name(name: str) -> str:
+    """TF Serving's GetPrometheusMetricName: every character outside [a-zA-Z0-9_] becomes ':'."""
+    name = re.sub(r"[^a-zA-Z0-9_]", ":", name)
+    return "_" + name if name[:1].isdigit() else name
+
+
+def _label_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _status_name(status: grpc.StatusCode | str) -> str:
+    return status.name if isinstance(status, grpc.StatusCode) else str(status)
+
+
+def _g(value: float) -> str:
+    """absl::StrCat of a double (six significant digits), as TF Serving's exporter prints bucket limits and sums."""
+    return f"{value:.6g}"
+
+
+class Metrics:
+    """Thread-safe registry of TF Serving's serving and SavedModel-loading metrics.
+
+    Label values follow TF Serving: `api` is "Predict", "Classify", "Regress", "MultiInference" or
+    "GetModelMetadata"; `entrypoint` "GRPC" or "REST"; `status` a gRPC code name such as "OK" (or a
+    grpc.StatusCode); load status "success" or "fail".
+
+    Examples:
+    >>> metrics = Metrics()
+    >>> metrics.record_request("default", "Predict", "GRPC", grpc.StatusCode.OK, 0.002)
+    >>> metrics.value("/tensorflow/serving/request_count", model_name="default", status="OK")
+    1
+    >>> ':tensorflow:serving:request_count{model_name="default",status="OK"} 1' in metrics.render()
+    True
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._families = {family.name: family for family in _family_specs()}
+
+    # ---- recording ----------------------------------------------------------------------------------------------
+    def record_request(self, model_name: str, api: str, entrypoint: str, status: grpc.StatusCode | str,
+                       latency_s: float) -> None:
+        """One finished request: request_count{model_name,status} and request_latency{model_name,API,entrypoint}."""
+        with self._lock:
+            self._add("/tensorflow/serving/request_count", (model_name, _status_name(status)), 1)
+            self._observe("/tensorflow/serving/request_latency", (model_name, api, entrypoint), latency_s * 1e6)
+
+    def record_runtime(self, model_name: str, api: str, runtime: str, latency_s: float) -> None:
+        """Time spent in the model itself (TF Serving's runtime label is e.g. "TF1" or "TFRT")."""
+        with self._lock:
+            self._observe("/tensorflow/serving/runtime_latency", (model_name, api, runtime), latency_s * 1e6)
+
+    def record_examples(self, model_name: str, count: int) -> None:
+        """tf.Examples in one Classify/Regress/MultiInference request."""
+        with self._lock:
+            self._observe("/tensorflow/serving/request_example_counts", (model_name,), count)
+            self._add("/tensorflow/serving/request_example_count_total", (model_name,), count)
+
+    def record_load(self, model_path: str, ok: bool, latency_s: float) -> None:
+        """One SavedModel load attempt; latency is counted for successful loads only (as TensorFlow does)."""
+        with self._lock:
+            self._add("/tensorflow/cc/saved_model/load_attempt_count", (model_path, "success" if ok else "fail"), 1)
+            if ok:
+                self._add("/tensorflow/cc/saved_model/load_latency", (model_path,), int(latency_s * 1e6))
+
+    def record_warmup(self, model_path: str, status: grpc.StatusCode | str, latency_s: float) -> None:
+        """Replaying assets.extra/tf_serving_warmup_requests for one model version."""
+        with self._lock:
+            self._observe("/tensorflow/serving/model_warmup_latency", (model_path, _status_name(status)),
+                          latency_s * 1e6)
+
+    def _add(self, name: str, labels: tuple[str, ...], amount: int) -> None:
+        cells = self._families[name].cells
+        cells[labels] = cells.get(labels, 0) + amount
+
+    def _observe(self, name: str, labels: tuple[str, ...], value: float) -> None:
+        family = self._families[name]
+        cell = family.cells.get(labels)
+        if cell is None:
+            cell = family.cells[labels] = [[0] * (len(family.buckets) + 1), 0.0]
+        # TF's histogram buckets are [limit[i-1], limit[i]): a value equal to a limit goes to the next bucket.
+        cell[0][bisect.bisect_right(family.buckets, value)] += 1
+        cell[1] += value
+
+    # ---- reading ------------------------------------------------------------------------------------------------
+    def value(self, name: str, **labels: str) -> float:
+        """A counter's value, or a histogram's observation count, for one label set (0 if never recorded)."""
+        with self._lock:
+            family = self._families[name]
+            key = tuple(str(labels[label]) for label in family.labels)
+            cell = family.cells.get(key)
+            if cell is None:
+                return 0
+            return sum(cell[0]) if family.kind == "histogram" else cell
+
+    def render(self) -> str:
+        """All metrics that have data, in Prometheus text exposition format (as TF Serving's exporter)."""
+        lines: list[str] = []
+        with self._lock:
+            for name in sorted(self._families):
+                family = self._families[name]
+                if not family.cells:
+                    continue
+                metric = prometheus_name(name)
+                lines.append(f"# HELP {metric} {family.help}")
+                lines.append(f"# TYPE {metric} {family.kind}")
+                label_names = [re.sub(r"[^a-zA-Z0-9]", "_", label) for label in family.labels]
+                for values in sorted(family.cells):
+                    labels = ",".join(f'{n}="{_label_value(v)}"' for n, v in zip(label_names, values, strict=True))
+                    cell = family.cells[values]
+                    if family.kind == "counter":
+                        lines.append(f"{metric}{{{labels}}} {cell}")
+                        continue
+                    prefix = f"{metric}_bucket{{{labels}{',' if labels else ''}"
+                    cumulative = 0
+                    for i, count in enumerate(cell[0]):
+                        cumulative += count
+                        limit = _g(family.buckets[i]) if i < len(family.buckets) else "+Inf"
+                        lines.append(f'{prefix}le="{limit}"}} {cumulative}')
+                    lines.append(f"{metric}_sum{{{labels}}} {_g(cell[1])}")
+                    lines.append(f"{metric}_count{{{labels}}} {cumulative}")
+        return "\n".join(lines) + "\n"
