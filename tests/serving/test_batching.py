@@ -88,6 +88,11 @@ def test_string_inputs_batch_too() -> None:
             assert future.result(30)["upper"].tolist() == [t.upper() for t in text]
     assert batcher.calls == 2
     assert batcher.batch_sizes[8] == 1
+    # Fixed-width byte strings of different lengths batch together too (numpy widens them when concatenating).
+    echo = Batcher(lambda inputs: {"same": inputs["b"]}, max_batch_size=8, num_batch_threads=1)
+    assert echo.submit({"b": np.array([b"a", b"longer"])})["same"].tolist() == [b"a", b"longer"]
+    assert echo._key({"b": np.array([b"a"])}) == echo._key({"b": np.array([b"abcdef"])})
+    echo.close()
     batcher.close()
 
 

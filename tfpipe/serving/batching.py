@@ -238,7 +238,10 @@ class Batcher:
             else:
                 wake = due if wake is None else min(wake, due)
         if ready is not None:
-            self._queues[ready.key].popleft()
+            queue = self._queues[ready.key]
+            queue.popleft()
+            if not queue:  # shapes vary (e.g. sequence lengths): don't keep a queue per shape ever seen
+                del self._queues[ready.key]
             self._enqueued -= 1
             return ready
         self._cond.wait(None if wake is None else wake - now)
