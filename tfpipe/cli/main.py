@@ -23,6 +23,7 @@ COMMANDS = {
     "pretrain": "pretrain",
     "finetune": "finetune",
     "evaluate": "evaluate",
+    "serve": "serve",
 }
 
 

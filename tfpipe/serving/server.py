@@ -1,0 +1,257 @@
+"""`ModelServer`: the model manager behind a gRPC server (PredictionService, ModelService) and a REST server,
+started from ServerOptions (tensorflow_model_server's flags); `stop()` stops accepting and lets requests finish."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+from google.protobuf import text_format
+from tensorflow.core.protobuf import config_pb2
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+from tensorflow_serving.config import model_server_config_pb2
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from tfpipe.serving.errors import ServingError
+from tfpipe.serving.flags import ServerOptions
+from tfpipe.serving.grpc_service import ModelService, PredictionService
+from tfpipe.serving.manager import ManagerOptions, ModelManager
+from tfpipe.serving.rest import RestApi
+
+log = logging.getLogger(__name__)
+MAX_MESSAGE_BYTES = 2**31 - 1  # TF Serving sets INT_MAX on its gRPC server
+
+
+class ServerStartError(ValueError):
+    """The server cannot start: bad flags, an unreadable config file, a model that does not load."""
+
+
+def read_model_config(path: str | Path) -> model_server_config_pb2.ModelServerConfig:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ServerStartError(f"cannot read --model_config_file {path}: {error}") from None
+    try:
+        return text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
+    except text_format.ParseError as error:
+        raise ServerStartError(f"--model_config_file {path} is not a valid ModelServerConfig text proto: "
+                               f"{error}") from None
+
+
+def model_config(options: ServerOptions) -> model_server_config_pb2.ModelServerConfig:
+    """The ModelServerConfig the flags describe (a config file, or one model from --model_base_path)."""
+    if options.model_config_file:
+        return read_model_config(options.model_config_file)
+    if not options.model_base_path:
+        raise ServerStartError("Both --model_config_file and --model_base_path are empty: nothing to serve.")
+    config = model_server_config_pb2.ModelServerConfig()
+    config.model_config_list.config.add(name=options.model_name, base_path=options.model_base_path,
+                                        model_platform="tensorflow")
+    return config
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+class ModelServer:
+    """tensorflow_model_server in-process.
+
+    Args:
+        options: ServerOptions (see tfpipe.serving.flags); `port=0` picks a free gRPC port, `rest_api_port=0`
+            disables REST as in TF Serving.
+
+    Examples:
+    >>> server = ModelServer(ServerOptions(port=0, model_base_path="/nonexistent"))
+    >>> server.start()
+    Traceback (most recent call last):
+    ...
+    tfpipe.serving.server.ServerStartError: Could not find base path /nonexistent for servable default
+    """
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self.grpc_port: int | None = None
+        self.rest_port: int | None = None
+        self.manager: ModelManager | None = None
+        self.metrics = None
+        self._grpc: grpc.Server | None = None
+        self._rest_server = None
+        self._rest_api: RestApi | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopped = threading.Event()
+        self._config_text = ""
+
+    # -- start -----------------------------------------------------------------------------------------------
+
+    def start(self) -> ModelServer:
+        o = self.options
+        config = model_config(o)
+        session_config = config_pb2.ConfigProto(intra_op_parallelism_threads=o.tensorflow_intra_op_parallelism,
+                                                inter_op_parallelism_threads=o.tensorflow_inter_op_parallelism)
+        roots = [Path(r) for r in o.allowed_model_roots]
+        roots += [Path(os.path.realpath(c.base_path)).parent for c in config.model_config_list.config]
+        self.manager = ModelManager(ManagerOptions(
+            poll_seconds=o.file_system_poll_wait_seconds, enable_warmup=o.enable_model_warmup,
+            warmup_iterations=o.num_request_iterations_for_warmup, session_config=session_config,
+            batcher_factory=self._batcher_factory(), allowed_roots=roots,
+            allow_labels_for_unavailable=o.allow_version_labels_for_unavailable_models,
+            max_load_retries=o.max_num_load_retries))
+        metrics_path = self._monitoring()
+        try:
+            self.manager.apply_config(config)
+        except ServingError as error:
+            raise ServerStartError(error.message) from None
+        self._start_grpc()
+        if o.rest_api_port:
+            self._start_rest(metrics_path)
+        self.manager.start()
+        if o.model_config_file and o.model_config_file_poll_wait_seconds > 0:
+            self._config_text = Path(o.model_config_file).read_text(encoding="utf-8")
+            self._spawn(self._poll_config, "tfpipe-config-poll")
+        log.info("Running gRPC ModelServer at %s ...", _address(o.host, self.grpc_port))
+        if self.rest_port:
+            log.info("Exporting HTTP/REST API at:%s ...", _address(o.host, self.rest_port))
+        return self
+
+    def _batcher_factory(self):
+        if not self.options.enable_batching:
+            return None
+        from tfpipe.serving.batching import Batcher
+        from tfpipe.serving.config_protos import BatchingParameters, parse_text_proto
+
+        path = self.options.batching_parameters_file
+        params = parse_text_proto(path, BatchingParameters) if path else BatchingParameters()
+        return lambda run_fn: Batcher.from_proto(params, run_fn)
+
+    def _monitoring(self) -> str | None:
+        """The Prometheus path when --monitoring_config_file enables it (metrics also count gRPC traffic)."""
+        if not self.options.monitoring_config_file:
+            return None
+        from tfpipe.serving.config_protos import MonitoringConfig, parse_text_proto
+
+        monitoring = parse_text_proto(self.options.monitoring_config_file, MonitoringConfig)
+        if not monitoring.prometheus_config.enable:
+            return None
+        self.metrics = _new_metrics()
+        return monitoring.prometheus_config.path or "/monitoring/prometheus/metrics"
+
+    def _observer(self):
+        metrics = self.metrics
+        if metrics is None:
+            return None
+        return lambda model, api, code, latency_us: _record(metrics, model, api, code, latency_us)
+
+    def _start_grpc(self) -> None:
+        o = self.options
+        args = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+        try:
+            extra = o.channel_arguments()
+        except ValueError as error:
+            raise ServerStartError(str(error)) from None
+        args = [a for a in args if a[0] not in dict(extra)] + extra
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=o.grpc_max_threads or 16,
+                                                        thread_name_prefix="tfpipe-grpc"), options=args)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionService(self.manager, self._observer()), server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.manager), server)
+        address = _address(o.host, o.port)
+        try:
+            if o.ssl_config_file:
+                from tfpipe.serving.config_protos import SSLConfig, parse_text_proto
+                from tfpipe.serving.tls import server_credentials
+
+                credentials = server_credentials(parse_text_proto(o.ssl_config_file, SSLConfig))
+                self.grpc_port = server.add_secure_port(address, credentials)
+            else:
+                self.grpc_port = server.add_insecure_port(address)
+            if o.grpc_socket_path:
+                server.add_insecure_port(f"unix:{o.grpc_socket_path}")
+        except RuntimeError as error:
+            raise ServerStartError(f"cannot listen on {address} for gRPC: {error}") from None
+        server.start()
+        self._grpc = server
+
+    def _start_rest(self, metrics_path: str | None) -> None:
+        o = self.options
+        limit = dict(o.channel_arguments()).get("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)
+        metrics = (metrics_path, self.metrics.render) if metrics_path and self.metrics is not None else None
+        self._rest_api = RestApi(self.manager, timeout_ms=o.rest_api_timeout_in_ms, max_body_bytes=int(limit),
+                                 num_threads=o.rest_api_num_threads, metrics=metrics, observer=self._observer())
+        try:
+            self._rest_server = make_server(o.host, o.rest_api_port, self._rest_api, threaded=True,
+                                            request_handler=_QuietHandler)
+        except OSError as error:
+            raise ServerStartError(f"cannot listen on {_address(o.host, o.rest_api_port)} for REST: {error}") from None
+        self.rest_port = self._rest_server.server_port
+        self._spawn(self._rest_server.serve_forever, "tfpipe-rest-accept")
+
+    def _spawn(self, target, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _poll_config(self) -> None:
+        path = Path(self.options.model_config_file)
+        while not self._stopped.wait(self.options.model_config_file_poll_wait_seconds):
+            try:
+                text = path.read_text(encoding="utf-8")
+                if text != self._config_text:
+                    self.manager.apply_config(text_format.Parse(text, model_server_config_pb2.ModelServerConfig()))
+                    self._config_text = text
+            except Exception:  # noqa: BLE001 - a bad edit keeps the old config
+                log.exception("reloading %s failed; keeping the current models", path)
+
+    # -- stop ------------------------------------------------------------------------------------------------
+
+    def stop(self, grace: float = 30.0) -> None:
+        """Stops accepting requests, waits (up to `grace` s) for those in flight, then unloads the models."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        done = self._grpc.stop(grace) if self._grpc is not None else None
+        if self._rest_server is not None:
+            self._rest_server.shutdown()  # no new connections
+            self._rest_api.wait_idle(grace)
+            self._rest_server.server_close()
+            self._rest_api.close()
+        if done is not None:
+            done.wait(grace)
+        if self.manager is not None:
+            self.manager.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Blocks until stop() has been called."""
+        return self._stopped.wait(timeout)
+
+    def __enter__(self) -> ModelServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop(grace=5)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access-log line per request (TF Serving logs none either)."""
+
+    def log_request(self, *args, **kwargs) -> None:
+        pass
+
+
+def _new_metrics():
+    """Metrics from tfpipe.serving.metrics when present (it is written alongside this module)."""
+    try:
+        from tfpipe.serving.metrics import Metrics
+    except ImportError:
+        log.warning("monitoring requested but tfpipe.serving.metrics is not available; no metrics are served")
+        return None
+    return Metrics()
+
+
+def _record(metrics, model: str, api: str, code: grpc.StatusCode, latency_us: float) -> None:
+    metrics.record(model=model, api=api, status=code.name, latency_us=latency_us)
