@@ -36,3 +36,44 @@ def tiny_vocab_file(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def minilm_vocab() -> Path:
     return shared_path("checkpoints", "minilm-l6-h384-uncased", "vocab.txt")
+
+
+@pytest.fixture(scope="session")
+def session_vocab(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
+    path.write_text("\n".join(TINY_VOCAB) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory, session_vocab):
+    """task → run directory of a tiny fine-tuned model, trained on first use (classification in mixed_bfloat16,
+    to check exports come out in float32)."""
+    from tests.runs import train_run
+
+    root, runs = tmp_path_factory.mktemp("runs"), {}
+
+    def get(task: str) -> Path:
+        if task not in runs:
+            extra = ("--set", "training.mixed_precision=mixed_bfloat16") if task == "classification" else ()
+            runs[task] = train_run(root, session_vocab, task, extra)
+        return runs[task]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def tiny_exports(tmp_path_factory, tiny_runs):
+    """task → (export base, model name, version dir) of the tiny run's export, written on first use."""
+    from tfpipe.export.exporter import export_run
+
+    base, exports = tmp_path_factory.mktemp("exports"), {}
+
+    def get(task: str):
+        if task not in exports:
+            name = task.replace("-", "_")
+            result = export_run(tiny_runs(task), base, name, log=lambda _: None)
+            exports[task] = (base, name, result.path)
+        return exports[task]
+
+    return get

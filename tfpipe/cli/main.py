@@ -24,6 +24,8 @@ COMMANDS = {
     "finetune": "finetune",
     "evaluate": "evaluate",
     "serve": "serve",
+    "predict": "predict",
+    "export": "export",
 }
 
 

@@ -183,7 +183,8 @@ def finetune(
     final = load_run(run)
     final.model.encoder.save_weights(str(run / "encoder.weights.h5"))
     summary = {"optimizer_steps": steps_done, "epochs_run": len(history.get("loss", [])), "policy": policy,
-               "train_examples": len(train_records), "steps_per_epoch": steps_per_epoch}
+               "train_examples": len(train_records), "steps_per_epoch": steps_per_epoch,
+               "text_pair": any(getattr(r, "text_pair", None) is not None for r in train_records)}
     metrics = {}
     if validation_records:
         metrics = evaluate_records(final.model, tokenizer, labels, config, validation_records,
