@@ -1,0 +1,61 @@
+"""`tfpipe predict`, in-process through `tfpipe.cli.main.main`: offline from an export folder with reader flags,
+and against a real server on 127.0.0.1 over gRPC and REST; user errors exit 2 with a message naming the flag."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.serving import raw_text_models
+from tfpipe.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory) -> Path:
+    return raw_text_models.save("classifier", tmp_path_factory.mktemp("exports") / "sst2" / "1")
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_offline_with_column_flags(classifier, tmp_path, capsys):
+    data = tmp_path / "dev.tsv"
+    data.write_text("0\tgood stuff\n1\tbad stuff\n", encoding="utf-8")
+    out = tmp_path / "pred.jsonl"
+    code, stdout, _ = run_cli(capsys, "predict", "--export-dir", classifier, "--input", data, "--output", out,
+                              "--no-header", "--text-column", "1", "--quiet")
+    assert code == 0
+    summary = json.loads(stdout.splitlines()[-1])
+    assert summary["records"] == 2 and summary["output"] == str(out)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["text"], r["labels"]) for r in rows] == [("good stuff", "pos"), ("bad stuff", "neg")]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--input", "IN"], "--export-dir needs --input FILE and --output"),
+    (["--input", "IN", "--output", "o.jsonl", "some text"], "TEXT arguments go to a server"),
+    (["--input", "missing.tsv", "--output", "o.jsonl"], "missing.tsv: input file not found"),
+])
+def test_offline_user_errors(classifier, tmp_path, capsys, argv, message):
+    data = tmp_path / "in.txt"
+    data.write_text("good\n")
+    argv = [str(data) if a == "IN" else a for a in argv]
+    code, _, stderr = run_cli(capsys, "predict", "--export-dir", classifier, *argv)
+    assert code == 2
+    assert message in stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--server", "127.0.0.1:1", "x"], "--model: name the model"),
+    (["--rest", "http://127.0.0.1:1", "--model", "m"], "give one or more TEXT"),
+    (["--server", "127.0.0.1:1", "--model", "m", "a", "b", "--text-pair", "c"], "--text-pair given 1 times for 2"),
+])
+def test_server_user_errors(capsys, argv, message):
+    code, _, stderr = run_cli(capsys, "predict", *argv)
+    assert code == 2
+    assert message in stderr
