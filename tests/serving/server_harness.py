@@ -23,7 +23,7 @@ HALF_PLUS_THREE = "saved_model_half_plus_three"
 TWO_VERSIONS = "saved_model_half_plus_two_2_versions"
 
 
-def testdata(*parts: str) -> Path:
+def tfs_testdata(*parts: str) -> Path:
     """TF Serving's test models and files (skips when ../shared is absent)."""
     return shared_path("tf-serving-testdata", *parts)
 
@@ -66,7 +66,7 @@ def example(**features: float | bytes) -> tf.train.Example:
 
 def copy_versions(model: str, dest: Path, versions: dict[str, int] | None = None) -> Path:
     """Copies a test model's version folders to `dest` (renumbered by `versions`: folder name → new number)."""
-    source = testdata(model)
+    source = tfs_testdata(model)
     dest.mkdir(parents=True, exist_ok=True)
     for folder in sorted(p for p in source.iterdir() if p.is_dir()):
         number = (versions or {}).get(folder.name, int(folder.name))
@@ -86,13 +86,14 @@ def config_of(*models: tuple[str, Path], **policy) -> model_server_config_pb2.Mo
 def write_slow_model(base: Path, version: int = 1) -> Path:
     """A TF2 SavedModel whose `serving_default` sleeps `ms` milliseconds (int64 [batch]) and returns them as `y`.
 
-    The sleep is tf.data's SleepDataset inside the graph, so it needs no Python at serving time.
+    The sleep is tf.data's SleepDataset inside the graph, so it needs no Python at serving time; concurrent calls
+    of it run one after another, so tests check other models while one sleeps.
     """
 
     class Slow(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="ms")])
         def serve(self, ms):
-            delay = tf.reduce_max(ms) * 1000
+            delay = tf.reduce_max(ms) * 500  # SleepDataset sleeps on both GetNext calls of the reduce
             slept = tf.data.Dataset.range(1).apply(data_testing.sleep(delay)).reduce(
                 tf.constant(0, tf.int64), lambda acc, x: acc + x)
             return {"y": ms + slept}
@@ -115,10 +116,10 @@ def multi_model_config(tmp: Path) -> Path:
     write_slow_model(slow)
     return write_config(tmp / "models.config", f"""
 model_config_list {{
-  config {{ name: "default" base_path: "{testdata(HALF_PLUS_TWO)}" model_platform: "tensorflow" }}
-  config {{ name: "tf2" base_path: "{testdata(HALF_PLUS_TWO_TF2)}" model_platform: "tensorflow" }}
+  config {{ name: "default" base_path: "{tfs_testdata(HALF_PLUS_TWO)}" model_platform: "tensorflow" }}
+  config {{ name: "tf2" base_path: "{tfs_testdata(HALF_PLUS_TWO_TF2)}" model_platform: "tensorflow" }}
   config {{
-    name: "two" base_path: "{testdata(TWO_VERSIONS)}" model_platform: "tensorflow"
+    name: "two" base_path: "{tfs_testdata(TWO_VERSIONS)}" model_platform: "tensorflow"
     model_version_policy {{ all {{}} }}
     version_labels {{ key: "stable" value: 123 }}
     version_labels {{ key: "canary" value: 124 }}

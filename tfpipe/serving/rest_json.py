@@ -56,6 +56,30 @@ def format_float(value: float, digits: int = 9) -> str:
     return text
 
 
+def float_texts(values: np.ndarray) -> list[str]:
+    """format_float over a 1-D float array, in bulk where it can be (large responses)."""
+    digits = 9 if values.dtype.itemsize <= 4 else 17
+    finite = np.isfinite(values)
+    texts = [f"{v:g}" for v in values.tolist()]
+    back = np.array([t if ok else "0" for t, ok in zip(texts, finite.tolist())], dtype=np.float64).astype(values.dtype)
+    for i in np.flatnonzero((back != values) | ~finite).tolist():
+        texts[i] = format_float(float(values[i]), digits)
+    return [t if ("." in t or "e" in t or "N" in t or "I" in t) else t + ".0" for t in texts]
+
+
+def nest(items: list[str], shape: tuple[int, ...]) -> str:
+    """Flat JSON value texts → one nested JSON array text of `shape` (row-major)."""
+    if not shape:
+        return items[0]
+    for k in range(len(shape) - 1, -1, -1):
+        d = shape[k]
+        if d == 0:
+            items = ["[]"] * int(np.prod(shape[:k], dtype=np.int64))
+        else:
+            items = ["[" + ",".join(items[i:i + d]) + "]" for i in range(0, len(items), d)]
+    return items[0]
+
+
 def to_json_text(value: Any) -> str:
     """JSON like rapidjson writes it (compact, floats via format_float) — for messages and responses."""
     if isinstance(value, bool) or value is None:
@@ -170,9 +194,44 @@ def to_array(value: Any, dtype: int) -> np.ndarray:
     """A JSON value (scalar or nested lists) → an array of the signature's dtype, with TF Serving's checks."""
     shape = _shape(value)
     np_dtype = object if dtype == types_pb2.DT_STRING else tf.dtypes.as_dtype(dtype).as_numpy_dtype
+    fast = _fast_array(value, shape, dtype, np_dtype)
+    if fast is not None:
+        return fast
     flat: list = []
-    _fill(value, 0, shape, dtype, flat)
+    _fill(value, 0, shape, dtype, flat)  # the exact per-element checks and messages
     return np.array(flat, dtype=np_dtype).reshape(shape)
+
+
+def _fast_array(value: Any, shape: list[int], dtype: int, np_dtype) -> np.ndarray | None:
+    """Dense, well-typed input converted in bulk (large batches); None sends it down the checking path."""
+    if not shape or 0 in shape:
+        return None
+    try:
+        grid = np.array(value, dtype=object)
+    except ValueError:
+        return None
+    if list(grid.shape) != shape:
+        return None
+    flat = grid.ravel().tolist()
+    kinds = set(map(type, flat))
+    if dtype in (types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE) and kinds <= {int, float}:
+        array = np.array(flat, dtype=np.float64)
+        if dtype == types_pb2.DT_FLOAT:
+            finite = array[np.isfinite(array)]
+            ints = [v for v in flat if type(v) is int] if int in kinds else []
+            if (finite.size and np.abs(finite).max() > _F32_MAX) or (ints and max(map(abs, ints)) > _FLOAT_MAX_INT):
+                return None
+        return array.astype(np_dtype).reshape(shape)
+    if dtype in _INT_RANGES and kinds == {int}:
+        low, high = _INT_RANGES[dtype]
+        if min(flat) < low or max(flat) > high:
+            return None
+        return np.array(flat, dtype=np_dtype).reshape(shape)
+    if dtype == types_pb2.DT_STRING and kinds == {str}:
+        return np.array([v.encode("utf-8") for v in flat], dtype=object).reshape(shape)
+    if dtype == types_pb2.DT_BOOL and kinds == {bool}:
+        return np.array(flat, dtype=bool).reshape(shape)
+    return None
 
 
 # -- predict requests ------------------------------------------------------------------------------------------
@@ -207,6 +266,9 @@ def _from_instances(instances: list, infos: dict) -> dict[str, np.ndarray]:
         raise invalid_argument("instances is a plain list, but expecting list of objects as multiple input tensors "
                                "required as per tensorinfo_map")
     objects = is_object(instances[0])
+    fast = _fast_instances(instances, infos, objects)
+    if fast is not None:
+        return fast
     sizes: dict = {}
     shapes: dict = {}
     parts: dict = {}
@@ -231,6 +293,27 @@ def _from_instances(instances: list, infos: dict) -> dict[str, np.ndarray]:
             except ServingError as error:
                 raise _wrapped(error, f"Failed to process element: {i} of 'instances' list.") from None
     return {name: np.stack(arrays) for name, arrays in parts.items()}
+
+
+def _fast_instances(instances: list, infos: dict, objects: bool) -> dict[str, np.ndarray] | None:
+    """Whole-batch conversion when every instance is well formed (None → per-instance checks and messages)."""
+    if objects:
+        keys = set(infos)
+        if not all(isinstance(e, dict) and e.keys() == keys for e in instances):
+            return None
+        columns = {name: [e[name] for e in instances] for name in infos}
+    else:
+        columns = {sorted(infos)[0]: instances}
+    out = {}
+    for name, column in columns.items():
+        shape = _shape(column)
+        np_dtype = object if infos[name].dtype == types_pb2.DT_STRING else \
+            tf.dtypes.as_dtype(infos[name].dtype).as_numpy_dtype
+        array = _fast_array(column, shape, infos[name].dtype, np_dtype)
+        if array is None:
+            return None
+        out[name] = array
+    return out
 
 
 def _from_inputs(value: Any, infos: dict) -> dict[str, np.ndarray]:
@@ -271,19 +354,37 @@ def predict_inputs(doc: dict, infos: dict) -> tuple[dict[str, np.ndarray], str]:
 
 
 def _values_json(array: np.ndarray, as_b64: bool) -> str:
-    if array.ndim == 0:
-        value = array.item()
-        if isinstance(value, bytes):
-            return json.dumps({"b64": base64.b64encode(value).decode()}) if as_b64 else \
-                json.dumps(value.decode("utf-8", "replace"), ensure_ascii=False)
-        if isinstance(value, str):
-            return json.dumps(value, ensure_ascii=False)
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, float):
-            return format_float(value, 9 if array.dtype == np.float32 or array.dtype == np.float16 else 17)
-        return str(value)
-    return "[" + ",".join(_values_json(item, as_b64) for item in array) + "]"
+    """An array as nested JSON lists (strings decoded, or {"b64": ...} for `*_bytes` outputs)."""
+    return nest(_value_texts(array, as_b64), array.shape)
+
+
+def _row_texts(array: np.ndarray, as_b64: bool) -> list[str]:
+    """One JSON text per row (first dimension) of an array."""
+    items = _value_texts(array, as_b64)
+    step = int(np.prod(array.shape[1:], dtype=np.int64))
+    if step == 0:
+        return [nest([], array.shape[1:])] * array.shape[0]
+    return [nest(items[i:i + step], array.shape[1:]) for i in range(0, len(items), step)]
+
+
+def _value_texts(array: np.ndarray, as_b64: bool) -> list[str]:
+    flat = array.ravel()
+    if array.dtype == object or array.dtype.kind in "SU":
+        def text(v) -> str:
+            if isinstance(v, bytes):
+                if as_b64:
+                    return json.dumps({"b64": base64.b64encode(v).decode()})
+                return json.dumps(v.decode("utf-8", "replace"), ensure_ascii=False)
+            return json.dumps(str(v), ensure_ascii=False)
+
+        items = [text(v) for v in flat.tolist()]
+    elif array.dtype.kind == "f":
+        items = float_texts(flat)
+    elif array.dtype.kind == "b":
+        items = ["true" if v else "false" for v in flat.tolist()]
+    else:
+        items = [str(v) for v in flat.tolist()]
+    return items
 
 
 def predict_response(outputs: dict[str, np.ndarray], fmt: str) -> str:
@@ -305,12 +406,10 @@ def predict_response(outputs: dict[str, np.ndarray], fmt: str) -> str:
         if batch >= 0 and size != batch:
             raise invalid_argument(f"Tensor name: {name} has inconsistent batch size: {size} expecting: {batch}")
         batch = size
-    rows = []
-    for i in range(batch):
-        if len(names) == 1:
-            rows.append(_values_json(outputs[names[0]][i], b64[names[0]]))
-        else:
-            rows.append("{" + ", ".join(f"{json.dumps(n)}: {_values_json(outputs[n][i], b64[n])}" for n in names) + "}")
+    if len(names) == 1:
+        return '{"predictions": ' + _values_json(outputs[names[0]], b64[names[0]]) + "}"
+    columns = {n: _row_texts(outputs[n], b64[n]) for n in names}
+    rows = ["{" + ", ".join(f"{json.dumps(n)}: {columns[n][i]}" for n in names) + "}" for i in range(batch)]
     return '{"predictions": [' + ", ".join(rows) + "]}"
 
 
