@@ -261,9 +261,9 @@ class ModelManager:
 
     # -- lookups ---------------------------------------------------------------------------------------------
 
-    def _resolve(self, spec: model_pb2.ModelSpec) -> tuple[ModelState | None, int | None]:
+    def _resolve(self, spec: model_pb2.ModelSpec, removed: bool = False) -> tuple[ModelState | None, int | None]:
         model = self._models.get(spec.name)
-        if model is not None and not model.active:
+        if model is not None and not model.active and not removed:
             model = None
         if spec.WhichOneof("version_choice") == "version_label":
             labels = model.config.version_labels if model is not None else {}
@@ -297,7 +297,7 @@ class ModelManager:
     def status(self, spec: model_pb2.ModelSpec) -> get_model_status_pb2.GetModelStatusResponse:
         """GetModelStatus: every known version (newest first), or the one the spec names."""
         with self._lock:
-            model, version = self._resolve(spec)
+            model, version = self._resolve(spec, removed=True)  # unloaded models still report END
             states = sorted(model.versions.values(), key=lambda s: -s.version) if model else []
             if version is not None:
                 states = [s for s in states if s.version == version]

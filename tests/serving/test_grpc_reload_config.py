@@ -1,0 +1,67 @@
+"""ModelService.HandleReloadConfigRequest: swapping half_plus_two for half_plus_three as TF Serving's own test
+does, and refusing base paths outside the allowed roots."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2, predict_pb2
+
+from tests.serving.server_harness import HALF_PLUS_THREE, HALF_PLUS_TWO, config_of, start_server, stubs, tfs_testdata
+
+
+@pytest.fixture
+def server():
+    server = start_server(model_name="half_plus_two", model_base_path=str(tfs_testdata(HALF_PLUS_TWO)),
+                          rest_api_port=0)
+    yield server
+    server.stop(grace=1)
+
+
+def predict(stub, model: str) -> list[float]:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([2.0], np.float32)))
+    return list(stub.Predict(request).outputs["y"].float_val)
+
+
+def reload(model_stub, config):
+    return model_stub.HandleReloadConfigRequest(model_management_pb2.ReloadConfigRequest(config=config))
+
+
+def test_reload_swaps_half_plus_two_for_half_plus_three(server):
+    stub, model_stub, channel = stubs(server)
+    assert predict(stub, "half_plus_two") == [3.0]
+    response = reload(model_stub, config_of(("half_plus_three", tfs_testdata(HALF_PLUS_THREE))))
+    assert response.status.error_code == 0
+    assert predict(stub, "half_plus_three") == [4.0]
+    with pytest.raises(grpc.RpcError) as error:
+        predict(stub, "half_plus_two")
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+    assert error.value.details() == "Servable not found for request: Latest(half_plus_two)"
+    status = model_stub.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(model_spec={"name": "half_plus_two"}))
+    assert status.model_version_status[0].state == get_model_status_pb2.ModelVersionStatus.END
+    channel.close()
+
+
+def test_reload_outside_the_allowed_roots_is_refused_and_changes_nothing(server, tmp_path):
+    stub, model_stub, channel = stubs(server)
+    with pytest.raises(grpc.RpcError) as error:
+        reload(model_stub, config_of(("other", tmp_path)))
+    assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "not under an allowed model root" in error.value.details()
+    assert predict(stub, "half_plus_two") == [3.0]
+    channel.close()
+
+
+def test_reload_with_a_missing_base_path_is_invalid_argument(server):
+    stub, model_stub, channel = stubs(server)
+    missing = tfs_testdata() / "no_such_model"
+    with pytest.raises(grpc.RpcError) as error:
+        reload(model_stub, config_of(("gone", missing)))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.value.details() == f"Could not find base path {missing} for servable gone"
+    assert predict(stub, "half_plus_two") == [3.0]
+    channel.close()
