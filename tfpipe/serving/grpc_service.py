@@ -19,7 +19,7 @@ from tfpipe.serving.errors import ServingError
 from tfpipe.serving.manager import ModelManager
 
 log = logging.getLogger(__name__)
-Observer = Callable[[str, str, grpc.StatusCode, float], None]
+Observer = Callable[[str, str, str, grpc.StatusCode, float], None]  # model, API, entrypoint, code, seconds
 
 
 def _call(context: grpc.ServicerContext, api: str, model: str, fn, observer: Observer | None):
@@ -35,7 +35,7 @@ def _call(context: grpc.ServicerContext, api: str, model: str, fn, observer: Obs
         code, message = grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}"
     finally:
         if observer is not None:
-            observer(model, api, code, (time.perf_counter() - start) * 1e6)
+            observer(model, api, "GRPC", code, time.perf_counter() - start)
     context.abort(code, message)
 
 
@@ -47,24 +47,24 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.observer = observer
 
     def Predict(self, request, context):  # noqa: N802 - gRPC method names
-        return _call(context, "predict", request.model_spec.name, lambda: inference.predict(self.core, request),
+        return _call(context, "Predict", request.model_spec.name, lambda: inference.predict(self.core, request),
                      self.observer)
 
     def Classify(self, request, context):  # noqa: N802
-        return _call(context, "classify", request.model_spec.name, lambda: inference.classify(self.core, request),
+        return _call(context, "Classify", request.model_spec.name, lambda: inference.classify(self.core, request),
                      self.observer)
 
     def Regress(self, request, context):  # noqa: N802
-        return _call(context, "regress", request.model_spec.name, lambda: inference.regress(self.core, request),
+        return _call(context, "Regress", request.model_spec.name, lambda: inference.regress(self.core, request),
                      self.observer)
 
     def MultiInference(self, request, context):  # noqa: N802
         model = request.tasks[0].model_spec.name if request.tasks else ""
-        return _call(context, "multi_inference", model, lambda: inference.multi_inference(self.core, request),
+        return _call(context, "MultiInference", model, lambda: inference.multi_inference(self.core, request),
                      self.observer)
 
     def GetModelMetadata(self, request, context):  # noqa: N802
-        return _call(context, "metadata", request.model_spec.name,
+        return _call(context, "GetModelMetadata", request.model_spec.name,
                      lambda: inference.model_metadata(self.core, request), self.observer)
 
 
@@ -81,7 +81,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
                 raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
             return self.core.status(request.model_spec)
 
-        return _call(context, "status", request.model_spec.name, status, None)
+        return _call(context, "GetModelStatus", request.model_spec.name, status, None)
 
     def HandleReloadConfigRequest(self, request, context):  # noqa: N802
         def reload():
@@ -90,4 +90,4 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
                 self.on_reload(request.config)
             return model_management_pb2.ReloadConfigResponse(status={"error_code": 0, "error_message": ""})
 
-        return _call(context, "reload_config", "", reload, None)
+        return _call(context, "HandleReloadConfigRequest", "", reload, None)

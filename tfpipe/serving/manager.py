@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class ManagerOptions:
     allowed_roots: directories that reloaded configs' base paths must lie under.
     allow_labels_for_unavailable: `--allow_version_labels_for_unavailable_models`.
     max_load_retries: how many polls retry a version that failed to load (`--max_num_load_retries`).
+    metrics: optional tfpipe.serving.metrics.Metrics; loads and warm-ups are recorded there.
     """
 
     poll_seconds: float = 1.0
@@ -46,6 +48,7 @@ class ManagerOptions:
     allowed_roots: list[Path] = field(default_factory=list)
     allow_labels_for_unavailable: bool = False
     max_load_retries: int = 5
+    metrics: Any = None
 
 
 @dataclass
@@ -200,15 +203,28 @@ class ModelManager:
         with self._lock:
             model.versions[version] = state
         name = model.config.name
+        metrics = self.options.metrics
+        started, servable = time.monotonic(), None
         try:
             servable = Servable(path, name, version, session_config=self.options.session_config,
                                 batcher_factory=self.options.batcher_factory)
+            if metrics is not None:
+                metrics.record_load(str(path), True, time.monotonic() - started)
             if self.options.enable_warmup:
-                replay_warmup(servable, self.options.warmup_iterations)
+                warm = time.monotonic()
+                if replay_warmup(servable, self.options.warmup_iterations) and metrics is not None:
+                    metrics.record_warmup(str(path), grpc.StatusCode.OK, time.monotonic() - warm)
         except Exception as error:  # noqa: BLE001 - a bad version must not take the server down
             failure = error if isinstance(error, ServingError) else ServingError(
                 grpc.StatusCode.UNKNOWN, f"Failed to load version {version} of model {name} from {path}: {error}")
             log.error("%s", failure.message)
+            if metrics is not None:
+                if servable is None:
+                    metrics.record_load(str(path), False, time.monotonic() - started)
+                else:
+                    metrics.record_warmup(str(path), failure.code, time.monotonic() - started)
+            if servable is not None:
+                servable.close()
             with self._lock:
                 state.state, state.error, state.failures = State.END, failure, state.failures + 1
             return failure

@@ -25,7 +25,7 @@ PREDICTION_PATH = re.compile(_MODEL + r":(classify|regress|predict)", re.IGNOREC
 STATUS_PATH = re.compile(r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
                          re.IGNORECASE)
 INT64_MAX = 2**63 - 1
-Observer = Callable[[str, str, "grpc.StatusCode", float], None]  # model, api, code, latency in microseconds
+Observer = Callable[[str, str, str, "grpc.StatusCode", float], None]  # model, API, entrypoint, code, seconds
 
 
 def _to_dict(message) -> dict:
@@ -118,8 +118,9 @@ class RestApi:
         return Response(text, content_type="application/json")
 
     def _observe(self, model: str, api: str, code: grpc.StatusCode, start: float) -> None:
-        if self.observer is not None and api in ("predict", "classify", "regress", "metadata"):
-            self.observer(model, api, code, (time.perf_counter() - start) * 1e6)
+        names = {"predict": "Predict", "classify": "Classify", "regress": "Regress", "metadata": "GetModelMetadata"}
+        if self.observer is not None and api in names:
+            self.observer(model, names[api], "REST", code, time.perf_counter() - start)
 
     @staticmethod
     def _error(error: ServingError) -> Response:

@@ -102,6 +102,7 @@ class ModelServer:
             allow_labels_for_unavailable=o.allow_version_labels_for_unavailable_models,
             max_load_retries=o.max_num_load_retries))
         metrics_path = self._monitoring()
+        self.manager.options.metrics = self.metrics
         try:
             self.manager.apply_config(config)
         except ServingError as error:
@@ -141,10 +142,7 @@ class ModelServer:
         return monitoring.prometheus_config.path or "/monitoring/prometheus/metrics"
 
     def _observer(self):
-        metrics = self.metrics
-        if metrics is None:
-            return None
-        return lambda model, api, code, latency_us: _record(metrics, model, api, code, latency_us)
+        return None if self.metrics is None else self.metrics.record_request
 
     def _start_grpc(self) -> None:
         o = self.options
@@ -244,14 +242,6 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def _new_metrics():
-    """Metrics from tfpipe.serving.metrics when present (it is written alongside this module)."""
-    try:
-        from tfpipe.serving.metrics import Metrics
-    except ImportError:
-        log.warning("monitoring requested but tfpipe.serving.metrics is not available; no metrics are served")
-        return None
+    from tfpipe.serving.metrics import Metrics
+
     return Metrics()
-
-
-def _record(metrics, model: str, api: str, code: grpc.StatusCode, latency_us: float) -> None:
-    metrics.record(model=model, api=api, status=code.name, latency_us=latency_us)

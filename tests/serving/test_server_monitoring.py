@@ -1,0 +1,53 @@
+"""--monitoring_config_file with prometheus_config enabled: /monitoring/prometheus/metrics serves TF Serving's
+metric names, and the request counters rise with gRPC and REST traffic."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import requests
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2
+
+from tests.serving.server_harness import HALF_PLUS_TWO, rest_url, start_server, stubs, tfs_testdata
+
+
+def request_count(text: str, model: str, status: str) -> int:
+    match = re.search(rf'^:tensorflow:serving:request_count{{model_name="{model}",status="{status}"}} (\d+)$', text,
+                      re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def test_prometheus_counters_rise_with_traffic():
+    server = start_server(model_base_path=str(tfs_testdata(HALF_PLUS_TWO)),
+                          monitoring_config_file=str(tfs_testdata("monitoring_config.txt")))
+    stub, _, channel = stubs(server)
+    metrics_url = rest_url(server, "/monitoring/prometheus/metrics")
+    try:
+        before = requests.get(metrics_url, timeout=10)
+        assert before.status_code == 200 and before.headers["Content-Type"].startswith("text/plain")
+        assert ":tensorflow:cc:saved_model:load_attempt_count" in before.text
+        for _ in range(3):
+            requests.post(rest_url(server, "/v1/models/default:predict"), json={"instances": [1.0]}, timeout=10)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "default"
+        request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([1.0], np.float32)))
+        for _ in range(2):
+            stub.Predict(request, timeout=10)
+        requests.post(rest_url(server, "/v1/models/default:predict"), json={"instances": ["a"]}, timeout=10)
+        after = requests.get(metrics_url, timeout=10).text
+    finally:
+        channel.close()
+        server.stop(grace=1)
+    assert request_count(after, "default", "OK") == request_count(before.text, "default", "OK") + 5
+    assert request_count(after, "default", "INVALID_ARGUMENT") == 1
+    assert ':tensorflow:serving:request_latency_count{model_name="default",API="Predict",entrypoint="GRPC"} 2' in after
+
+
+def test_metrics_are_not_served_without_monitoring_config():
+    server = start_server(model_base_path=str(tfs_testdata(HALF_PLUS_TWO)))
+    try:
+        assert requests.get(rest_url(server, "/monitoring/prometheus/metrics"), timeout=10).status_code == 404
+    finally:
+        server.stop(grace=1)
