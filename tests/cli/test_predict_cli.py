@@ -59,3 +59,35 @@ def test_server_user_errors(capsys, argv, message):
     code, _, stderr = run_cli(capsys, "predict", *argv)
     assert code == 2
     assert message in stderr
+
+
+@pytest.fixture(scope="module")
+def server(classifier):
+    from tests.serving.server_harness import start_server
+
+    server = start_server(model_name="sst2", model_base_path=str(classifier.parent))
+    yield server
+    server.stop(grace=1)
+
+
+def test_server_grpc_and_rest(server, capsys):
+    for flag, target in (("--server", f"127.0.0.1:{server.grpc_port}"),
+                         ("--rest", f"http://127.0.0.1:{server.rest_port}")):
+        code, stdout, _ = run_cli(capsys, "predict", flag, target, "--model", "sst2", "--version", "1",
+                                  "so good", "bad bad")
+        assert code == 0, flag
+        rows = [json.loads(line) for line in stdout.splitlines()]
+        assert [(r["text"], r["labels"], r["label_ids"]) for r in rows] == [("so good", "pos", 1),
+                                                                            ("bad bad", "neg", 0)], flag
+        assert all(len(r["probabilities"]) == 2 for r in rows)
+
+
+def test_server_errors_name_the_code(server, capsys):
+    code, stdout, stderr = run_cli(capsys, "predict", "--server", f"127.0.0.1:{server.grpc_port}", "--model", "nope",
+                                   "hi")
+    assert code == 1 and not stdout
+    assert "NOT_FOUND: Servable not found for request" in stderr
+    code, _, stderr = run_cli(capsys, "predict", "--rest", f"http://127.0.0.1:{server.rest_port}", "--model", "sst2",
+                              "--signature", "classify", "hi")
+    assert code == 1
+    assert "(HTTP 400)" in stderr
