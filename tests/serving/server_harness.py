@@ -111,7 +111,7 @@ def write_config(path: Path, text_proto: str) -> Path:
 
 def multi_model_config(tmp: Path) -> Path:
     """default = TF1 half_plus_two, tf2 = TF2 half_plus_two, two = both versions of half_plus_two_2_versions
-    (policy all, labels stable→123 and canary→124), slow = write_slow_model."""
+    (policy all, labels stable→123 and canary→124), slow = write_slow_model, counter = TF Serving's counter."""
     slow = tmp / "slow"
     write_slow_model(slow)
     return write_config(tmp / "models.config", f"""
@@ -125,5 +125,6 @@ model_config_list {{
     version_labels {{ key: "canary" value: 124 }}
   }}
   config {{ name: "slow" base_path: "{slow}" model_platform: "tensorflow" }}
+  config {{ name: "counter" base_path: "{tfs_testdata("saved_model_counter")}" model_platform: "tensorflow" }}
 }}
 """)
