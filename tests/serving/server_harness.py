@@ -42,9 +42,10 @@ def start_server(**options) -> ModelServer:
     return ModelServer(ServerOptions(**options)).start()
 
 
-def stubs(server: ModelServer, **channel_options):
-    """(PredictionServiceStub, ModelServiceStub, channel) for a running server."""
-    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}", options=list(channel_options.items()))
+def stubs(server: ModelServer | int, **channel_options):
+    """(PredictionServiceStub, ModelServiceStub, channel) for a running server (or a gRPC port on 127.0.0.1)."""
+    port = server if isinstance(server, int) else server.grpc_port
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=list(channel_options.items()))
     return (prediction_service_pb2_grpc.PredictionServiceStub(channel),
             model_service_pb2_grpc.ModelServiceStub(channel), channel)
 
