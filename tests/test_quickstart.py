@@ -18,4 +18,13 @@ def test_quickstart_end_to_end(tmp_path, capsys):
     for name in ("config.yaml", "corpus.txt", "vocab.txt", "labels.txt", "summary.json",
                  "pretraining/manifest.json", "pretraining/pretrain-00000-of-00002.tfrecord"):
         assert (out / name).is_file(), name
+    # The model stages: pretrain → fine-tune → evaluate → export → serve, answered over gRPC and REST alike.
+    assert summary["pretrain"]["optimizer_steps"] == 40
+    assert 0.0 <= summary["evaluate"]["accuracy"] <= 1.0
+    assert summary["export"]["max_abs_diff"] <= 1e-5
+    assert summary["serve"]["grpc"] == summary["serve"]["rest"]
+    assert set(summary["serve"]["grpc"]) <= {"positive", "negative"}
+    for name in ("pretrain-run/encoder.weights.h5", "finetune-run/model.weights.h5", "models/reviews/1/saved_model.pb",
+                 "finetune-run/eval/validation/metrics.json"):
+        assert (out / name).is_file(), name
     assert json.loads((out / "summary.json").read_text()) == summary

@@ -1,7 +1,8 @@
 """The end-to-end quickstart on the embedded default data: every stage that exists, in order, with a summary.
 
-Stages so far: inspect a labelled dataset, spaCy corpus pass, WordPiece vocabulary, MLM+NSP pretraining
-TFRecords, tf.data batches for pretraining and fine-tuning, and WordNet augmentation (when WordNet is there).
+Stages: inspect a labelled dataset, spaCy corpus pass, WordPiece vocabulary, MLM+NSP pretraining TFRecords, tf.data
+batches, WordNet augmentation (when WordNet is there), then a tiny model: pretrain → split → fine-tune → evaluate →
+export → serve (gRPC + REST on 127.0.0.1) → predict through the served API.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Callable, Optional
 from tfpipe.config import Config, PipelineConfig, ReaderConfig, save_config
 
 CORPUS = "quickstart_corpus.txt"
+QUICKSTART_PRETRAIN_STEPS = 40
 REVIEWS = "quickstart_reviews.tsv"
 
 
@@ -131,7 +133,79 @@ def run_quickstart(
         summary["augment"] = "skipped: WordNet not installed"
     done("WordNet augmentation")
 
+    _model_stages(out, config, reviews, stage, done, summary, log)
+
     summary["seconds"] = timings
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     log(f"\nquickstart finished in {sum(timings.values()):.1f}s; outputs in {out}/")
     return summary
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _model_stages(out: Path, config: Config, reviews: Path, stage, done, summary: dict, log) -> None:
+    """A tiny encoder through every model stage: small enough to run in well under a minute on 2 cores."""
+    import copy
+
+    from tfpipe.export.exporter import export_run
+    from tfpipe.serving.client import ServingClient
+    from tfpipe.serving.flags import ServerOptions
+    from tfpipe.serving.server import ModelServer
+    from tfpipe.text.split import split_file
+    from tfpipe.training.evaluate import evaluate_file
+    from tfpipe.training.finetune import finetune
+    from tfpipe.training.pretrain import pretrain
+
+    model = copy.deepcopy(config)
+    model.tokenizer.vocab = str(out / "vocab.txt")
+    model.model.size, model.model.max_sequence_length = "tiny", 128
+    model.training.mixed_precision = "none"  # tiny matrices gain nothing from bf16
+
+    stage("pretrain")
+    model.training.steps, model.training.learning_rate = QUICKSTART_PRETRAIN_STEPS, 1e-3
+    metrics = pretrain(model, out / "pretraining", out / "pretrain-run", verbose=0)
+    log(f"{out / 'pretrain-run'}: {QUICKSTART_PRETRAIN_STEPS} steps, " +
+        ", ".join(f"{k} {v:.3f}" for k, v in sorted(metrics.items()) if isinstance(v, float)))
+    summary["pretrain"] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    done("pretrain")
+
+    stage("finetune")
+    split_file(reviews, out / "split", ratios=(0.8, 0.2), seed=0, stratify_column="label")
+    train, dev = out / "split" / "train.tsv", out / "split" / "validation.tsv"
+    tune = copy.deepcopy(model)
+    tune.training.steps, tune.training.epochs, tune.training.learning_rate = None, 15, 2e-3
+    tune.model.pretrained_run = str(out / "pretrain-run")
+    tune.pipeline.batch_size = 8
+    result = finetune(tune, str(train), str(dev), out / "finetune-run", verbose=0)
+    log(f"{out / 'finetune-run'}: dev accuracy {result.get('accuracy', float('nan')):.3f}")
+    done("finetune")
+
+    stage("evaluate")
+    metrics = evaluate_file(out / "finetune-run", dev)
+    log(f"{dev.name}: accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['f1']:.3f}")
+    summary["evaluate"] = {"accuracy": metrics["accuracy"], "f1": metrics["f1"]}
+    done("evaluate")
+
+    stage("export")
+    exported = export_run(out / "finetune-run", out / "models", "reviews", log=log)
+    log(next(b for b in exported.signatures.split("\n\n") if b.startswith("signature_def['serving_default']")))
+    summary["export"] = {"path": str(exported.path), "max_abs_diff": exported.verification.get("max_abs_diff")}
+    done("export")
+
+    stage("serve + predict")
+    options = ServerOptions(port=0, rest_api_port=_free_port(), model_name="reviews",
+                            model_base_path=str(out / "models" / "reviews"))
+    texts = ["A warm, funny and moving film.", "The food was cold and the service was rude."]
+    with ModelServer(options) as server:
+        grpc_labels = ServingClient(f"127.0.0.1:{server.grpc_port}", "reviews").predict(texts)["labels"]
+        rest_labels = ServingClient(f"http://127.0.0.1:{server.rest_port}", "reviews").predict(texts)["labels"]
+    for text, label in zip(texts, grpc_labels):
+        log(f"  {text!r} -> {label}")
+    summary["serve"] = {"grpc": [str(x) for x in grpc_labels], "rest": [str(x) for x in rest_labels]}
+    done("serve + predict")
