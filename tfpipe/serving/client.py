@@ -97,6 +97,12 @@ def _from_json(value: Any) -> np.ndarray:
     return array.astype(object) if array.dtype.kind in "US" else array
 
 
+def _to_dict(message) -> dict:
+    """A proto as TF Serving's REST layer writes it (field names as in the .proto, default values included)."""
+    return json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
+
+
 def _example(features: Mapping[str, Any]) -> tf.train.Example:
     """A tf.Example from {name: value or list}: str/bytes → bytes_list, float → float_list, int → int64_list."""
     feature = {}
@@ -252,9 +258,7 @@ class ServingClient:
         response = self._grpc(self._predict_stub.GetModelMetadata, request)
         signatures = get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(signatures)
-        return {"model_spec": json_format.MessageToDict(response.model_spec, preserving_proto_field_name=True),
-                "metadata": {"signature_def": json_format.MessageToDict(signatures,
-                                                                        preserving_proto_field_name=True)}}
+        return {"model_spec": _to_dict(response.model_spec), "metadata": {"signature_def": _to_dict(signatures)}}
 
     def status(self, model: Optional[str] = None, version: Optional[int] = None, label: Optional[str] = None
                ) -> list[dict]:
@@ -267,7 +271,7 @@ class ServingClient:
         request = get_model_status_pb2.GetModelStatusRequest()
         self._fill_spec(request.model_spec, model, version, label)
         response = self._grpc(self._model_stub.GetModelStatus, request)
-        return json_format.MessageToDict(response, preserving_proto_field_name=True)["model_version_status"]
+        return _to_dict(response)["model_version_status"]
 
     # ---- helpers ----------------------------------------------------------------------------------------------
 
