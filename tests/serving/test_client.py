@@ -97,6 +97,7 @@ def test_raw_text_predict_and_classify(client):
     assert outputs["labels"].tolist() == ["pos", "neg"]  # strings come back as str over both transports
     assert outputs["label_ids"].tolist() == [1, 0]
     np.testing.assert_allclose(outputs["probabilities"].sum(axis=1), [1.0, 1.0], rtol=1e-6)
+    assert list(client.predict(["good"], model="sst2", output_filter=["labels"])) == ["labels"]
     (classes,) = client.classify(["good"], model="sst2")
     assert [label for label, _ in classes] == ["neg", "pos"] and classes[1][1] > classes[0][1]
 

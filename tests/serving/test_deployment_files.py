@@ -172,6 +172,24 @@ def test_k8s_manifests_agree(k8s, model):
     assert "cpu" in container["resources"]["requests"]
 
 
+def test_models_config_runs_on_tfpipe_serve(tmp_path, model):
+    """models.config as shipped (policy, label), with base_path pointed at a local export folder."""
+    from tests.serving import raw_text_models
+    from tests.serving.server_harness import start_server
+    from tfpipe.serving.client import ServingClient
+
+    raw_text_models.save("classifier", tmp_path / model.name / "1")
+    text = (SERVING / "models.config").read_text().replace(f'"{model.base_path}"', f'"{tmp_path / model.name}"')
+    (tmp_path / "models.config").write_text(text)
+    server = start_server(model_config_file=str(tmp_path / "models.config"))
+    try:
+        with ServingClient(f"http://127.0.0.1:{server.rest_port}", model=model.name) as client:
+            assert [s["state"] for s in client.status()] == ["AVAILABLE"]
+            assert client.predict(["good"], label="stable")["labels"].tolist() == ["pos"]
+    finally:
+        server.stop(grace=1)
+
+
 def test_kustomization_lists_every_manifest():
     kustomization = yaml.safe_load((SERVING / "k8s" / "kustomization.yaml").read_text())
     manifests = {p.name for p in (SERVING / "k8s").glob("*.yaml")} - {"kustomization.yaml"}

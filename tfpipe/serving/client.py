@@ -152,6 +152,7 @@ class ServingClient:
         self.target, self.model, self.timeout = target, model, timeout
         self.retries, self.backoff, self.max_message_bytes = retries, backoff, max_message_bytes
         self.transport = "rest" if target.startswith(("http://", "https://")) else "grpc"
+        self._output_names: dict[tuple, str] = {}
         if self.transport == "rest":
             self._session = requests.Session()
             if root_certificates:
@@ -195,7 +196,8 @@ class ServingClient:
                 output_filter: Sequence[str] = ()) -> dict[str, np.ndarray]:
         """Runs a signature: `texts` (and `text_pairs`) feed the `text`/`text_pair` inputs of a tfpipe export;
         `inputs` feeds any named tensors (numpy arrays keep their dtype; Python floats are float32, as in
-        `tf.constant`). Returns {output name: array}; strings come back as `str`."""
+        `tf.constant`). Returns {output name: array}; strings come back as `str`. `output_filter` names the
+        outputs wanted (TF Serving's REST API has no such field; REST drops the others here)."""
         feed = self._text_inputs(texts, text_pairs, inputs)
         if self.transport == "grpc":
             return self._grpc_predict(feed, signature, model, version, label, output_filter)
@@ -204,9 +206,9 @@ class ServingClient:
         outputs = response["outputs"]
         if not isinstance(outputs, dict) or set(outputs) == {"b64"}:
             # TF Serving drops the name of a lone output in the columnar format; the signature says it.
-            names = list(self._signature_outputs(model, version, label, signature))
-            outputs = {names[0]: outputs}
-        return {name: _from_json(value) for name, value in outputs.items()}
+            outputs = {self._lone_output(model, version, label, signature): outputs}
+        return {name: _from_json(value) for name, value in outputs.items()
+                if not output_filter or name in output_filter}
 
     def classify(self, texts: Optional[Sequence[str]] = None, text_pairs: Optional[Sequence[str]] = None, *,
                  examples: Optional[Sequence[Mapping[str, Any]]] = None, signature: str = "classify",
@@ -326,9 +328,13 @@ class ServingClient:
             url += f"/labels/{label}"
         return url + suffix
 
-    def _signature_outputs(self, model, version, label, signature: str) -> dict:
-        signatures = self.metadata(model, version, label)["metadata"]["signature_def"]["signature_def"]
-        return signatures[signature]["outputs"]
+    def _lone_output(self, model, version, label, signature: str) -> str:
+        """The name of a signature's only output, from the model's metadata (asked once per model/signature)."""
+        key = (self._model(model), version, label, signature)
+        if key not in self._output_names:
+            signatures = self.metadata(model, version, label)["metadata"]["signature_def"]["signature_def"]
+            self._output_names[key] = next(iter(signatures[signature]["outputs"]))
+        return self._output_names[key]
 
     def _grpc_predict(self, feed, signature, model, version, label, output_filter) -> dict[str, np.ndarray]:
         from tensorflow_serving.apis import predict_pb2
