@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from tensorflow_serving.apis import classification_pb2, get_model_metadata_pb2, model_pb2, regression_pb2
 from werkzeug.wrappers import Request, Response
 
-from tfpipe.serving import inference, rest_json
+from tfpipe.serving import inference, rest_examples, rest_json, rest_predict
 from tfpipe.serving.errors import ServingError, invalid_argument
 from tfpipe.serving.inference import Core
 
@@ -161,23 +161,23 @@ class RestApi:
             if signature is None:
                 raise invalid_argument(f'Serving signature name: "{signature_name or inference.DEFAULT_SIGNATURE}" '
                                        "not found in signature def")
-            inputs, fmt = rest_json.predict_inputs(doc, dict(signature.inputs))
+            inputs, fmt = rest_predict.predict_inputs(doc, dict(signature.inputs))
             _, outputs = inference.run_predict(servable, signature_name, inputs, [])
-        return rest_json.predict_response(outputs, fmt)
+        return rest_predict.predict_response(outputs, fmt)
 
     def _classify(self, spec: model_pb2.ModelSpec, body: bytes) -> str:
         doc = rest_json.parse_body(body)
         request = classification_pb2.ClassificationRequest(model_spec=spec)
         request.model_spec.signature_name = rest_json.signature_name(doc)
-        rest_json.fill_example_input(doc, request.input, "classify")
-        return rest_json.classify_response(inference.classify(self.core, request).result)
+        rest_examples.fill_example_input(doc, request.input, "classify")
+        return rest_examples.classify_response(inference.classify(self.core, request).result)
 
     def _regress(self, spec: model_pb2.ModelSpec, body: bytes) -> str:
         doc = rest_json.parse_body(body)
         request = regression_pb2.RegressionRequest(model_spec=spec)
         request.model_spec.signature_name = rest_json.signature_name(doc)
-        rest_json.fill_example_input(doc, request.input, "regress")
-        return rest_json.regress_response(inference.regress(self.core, request).result)
+        rest_examples.fill_example_input(doc, request.input, "regress")
+        return rest_examples.regress_response(inference.regress(self.core, request).result)
 
     def _status(self, spec: model_pb2.ModelSpec, body: bytes) -> str:
         return json.dumps(_to_dict(self.core.status(spec)), indent=1)
