@@ -3,6 +3,8 @@ does, and refusing base paths outside the allowed roots."""
 
 from __future__ import annotations
 
+import time
+
 import grpc
 import numpy as np
 import pytest
@@ -65,3 +67,21 @@ def test_reload_with_a_missing_base_path_is_invalid_argument(server):
     assert error.value.details() == f"Could not find base path {missing} for servable gone"
     assert predict(stub, "half_plus_two") == [3.0]
     channel.close()
+
+
+def test_model_config_file_is_polled_for_changes(tmp_path):
+    path = tmp_path / "models.config"
+    path.write_text(f'model_config_list {{ config {{ name: "hp" base_path: "{tfs_testdata(HALF_PLUS_TWO)}" }} }}')
+    server = start_server(model_config_file=str(path), model_config_file_poll_wait_seconds=1, rest_api_port=0)
+    stub, _, channel = stubs(server)
+    try:
+        assert predict(stub, "hp") == [3.0]
+        three = tfs_testdata(HALF_PLUS_THREE)
+        path.write_text(f'model_config_list {{ config {{ name: "hp3" base_path: "{three}" }} }}')
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and server.manager.model_names() != ["hp3"]:
+            time.sleep(0.2)
+        assert predict(stub, "hp3") == [4.0]
+    finally:
+        channel.close()
+        server.stop(grace=1)

@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 import requests
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import predict_pb2
 
 from tests.serving.server_harness import (
     HALF_PLUS_THREE,
     HALF_PLUS_TWO,
+    copy_versions,
     free_port,
     rest_url,
     start_server,
@@ -124,3 +126,29 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_zero(tmp_path):
     assert "SIGTERM" in err
     with pytest.raises(requests.ConnectionError):
         requests.get(status_url, timeout=2)
+
+
+def test_method_name_check_cors_and_tags_flags(tmp_path):
+    base = copy_versions(HALF_PLUS_TWO, tmp_path / "hp2")
+    pb = base / "123" / "saved_model.pb"
+    proto = saved_model_pb2.SavedModel.FromString(pb.read_bytes())
+    proto.meta_graphs[0].signature_def["serving_default"].method_name = "custom/method"
+    pb.write_bytes(proto.SerializeToString())
+    body = {"instances": [1.0]}
+    plain = start_server(model_base_path=str(base))
+    try:  # TF Serving's default: no method-name check on Predict
+        assert requests.post(rest_url(plain, "/v1/models/default:predict"), json=body, timeout=10).status_code == 200
+    finally:
+        plain.stop(grace=1)
+    checked = start_server(model_base_path=str(base), enable_signature_method_name_check=True,
+                           rest_api_enable_cors_support=True)
+    try:
+        response = requests.post(rest_url(checked, "/v1/models/default:predict"), json=body, timeout=10)
+        assert response.status_code == 500
+        assert response.json()["error"].endswith("Was: custom/method")
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert requests.options(rest_url(checked, "/v1/models/default:predict"), timeout=10).status_code == 204
+    finally:
+        checked.stop(grace=1)
+    with pytest.raises(ServerStartError, match=r"has no MetaGraphDef tagged \['gpu', 'serve'\]"):
+        start_server(model_base_path=str(base), saved_model_tags="serve,gpu")

@@ -73,6 +73,9 @@ def predict_signature(servable: Servable, signature_name: str):
     signature = servable.signatures.get(name)
     if signature is None:
         raise failed_precondition(f'Serving signature key "{name}" not found.')
+    if servable.method_name_check and signature.method_name not in (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD):
+        raise ServingError(grpc.StatusCode.INTERNAL, "Expected prediction signature method_name to be one of "
+                           f"{{{PREDICT_METHOD}, {CLASSIFY_METHOD}, {REGRESS_METHOD}}}. Was: {signature.method_name}")
     return signature
 
 

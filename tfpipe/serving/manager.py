@@ -38,6 +38,9 @@ class ManagerOptions:
     allow_labels_for_unavailable: `--allow_version_labels_for_unavailable_models`.
     max_load_retries: how many polls retry a version that failed to load (`--max_num_load_retries`).
     metrics: optional tfpipe.serving.metrics.Metrics; loads and warm-ups are recorded there.
+    tags: the MetaGraphDef tags to load (`--saved_model_tags`).
+    method_name_check: Predict only runs predict/classify/regress signatures
+        (`--enable_signature_method_name_check`).
     """
 
     poll_seconds: float = 1.0
@@ -49,6 +52,8 @@ class ManagerOptions:
     allow_labels_for_unavailable: bool = False
     max_load_retries: int = 5
     metrics: Any = None
+    tags: tuple[str, ...] = ("serve",)
+    method_name_check: bool = False
 
 
 @dataclass
@@ -206,8 +211,10 @@ class ModelManager:
         metrics = self.options.metrics
         started, servable = time.monotonic(), None
         try:
-            servable = Servable(path, name, version, session_config=self.options.session_config,
+            servable = Servable(path, name, version, tags=self.options.tags,
+                                session_config=self.options.session_config,
                                 batcher_factory=self.options.batcher_factory)
+            servable.method_name_check = self.options.method_name_check
             if metrics is not None:
                 metrics.record_load(str(path), True, time.monotonic() - started)
             if self.options.enable_warmup:

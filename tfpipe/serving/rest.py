@@ -43,6 +43,7 @@ class RestApi:
         num_threads: workers that run requests (the HTTP threads wait on them with the timeout).
         metrics: optional (path, render_fn) serving Prometheus text.
         observer: called once per finished API request (metrics).
+        cors: answer browsers' preflight and allow any origin (`--rest_api_enable_cors_support`).
 
     Examples:
     >>> PREDICTION_PATH.fullmatch("/v1/models/default/versions/123:predict").groups()
@@ -50,12 +51,14 @@ class RestApi:
     """
 
     def __init__(self, core: Core, *, timeout_ms: int = 30000, max_body_bytes: int = 2**31 - 1, num_threads: int = 8,
-                 metrics: tuple[str, Callable[[], str]] | None = None, observer: Observer | None = None) -> None:
+                 metrics: tuple[str, Callable[[], str]] | None = None, observer: Observer | None = None,
+                 cors: bool = False) -> None:
         self.core = core
         self.timeout_s = timeout_ms / 1000 if timeout_ms > 0 else None
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
         self.observer = observer
+        self.cors = cors
         self._pool = ThreadPoolExecutor(max_workers=max(1, num_threads), thread_name_prefix="tfpipe-rest")
         self._in_flight = 0
         self._idle = threading.Condition()
@@ -74,6 +77,10 @@ class RestApi:
             with self._idle:
                 self._in_flight -= 1
                 self._idle.notify_all()
+        if self.cors:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
         return response(environ, start_response)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
@@ -86,6 +93,8 @@ class RestApi:
 
     def _dispatch(self, request: Request) -> Response:
         path = request.path
+        if self.cors and request.method == "OPTIONS":
+            return Response(status=204)
         if self.metrics is not None and path == self.metrics[0] and request.method == "GET":
             return Response(self.metrics[1](), content_type="text/plain; version=0.0.4; charset=utf-8")
         if not path.lower().startswith("/v1/"):

@@ -79,6 +79,7 @@ class Servable:
         self.signatures = {k: v for k, v in self.meta_graph.signature_def.items() if k != INIT_OP_SIGNATURE}
         self.is_tf2 = len(self.meta_graph.object_graph_def.nodes) > 0
         self.warmup_records = 0
+        self.method_name_check = False  # --enable_signature_method_name_check
         self.calls = 0  # model executions (fewer than requests when batching)
         self._lock = threading.Lock()
         self._batcher_factory = batcher_factory

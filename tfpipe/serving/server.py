@@ -93,6 +93,9 @@ class ModelServer:
         config = model_config(o)
         session_config = config_pb2.ConfigProto(intra_op_parallelism_threads=o.tensorflow_intra_op_parallelism,
                                                 inter_op_parallelism_threads=o.tensorflow_inter_op_parallelism)
+        if o.per_process_gpu_memory_fraction:
+            session_config.gpu_options.per_process_gpu_memory_fraction = o.per_process_gpu_memory_fraction
+        _eager_threads(o.tensorflow_intra_op_parallelism, o.tensorflow_inter_op_parallelism)
         roots = [Path(r) for r in o.allowed_model_roots]
         roots += [Path(os.path.realpath(c.base_path)).parent for c in config.model_config_list.config]
         self.manager = ModelManager(ManagerOptions(
@@ -100,7 +103,9 @@ class ModelServer:
             warmup_iterations=o.num_request_iterations_for_warmup, session_config=session_config,
             batcher_factory=self._batcher_factory(), allowed_roots=roots,
             allow_labels_for_unavailable=o.allow_version_labels_for_unavailable_models,
-            max_load_retries=o.max_num_load_retries))
+            max_load_retries=o.max_num_load_retries,
+            tags=tuple(t.strip() for t in o.saved_model_tags.split(",") if t.strip()),
+            method_name_check=o.enable_signature_method_name_check))
         metrics_path = self._monitoring()
         self.manager.options.metrics = self.metrics
         try:
@@ -180,7 +185,8 @@ class ModelServer:
         limit = dict(o.channel_arguments()).get("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)
         metrics = (metrics_path, self.metrics.render) if metrics_path and self.metrics is not None else None
         self._rest_api = RestApi(self.manager, timeout_ms=o.rest_api_timeout_in_ms, max_body_bytes=int(limit),
-                                 num_threads=o.rest_api_num_threads, metrics=metrics, observer=self._observer())
+                                 num_threads=o.rest_api_num_threads, metrics=metrics, observer=self._observer(),
+                                 cors=o.rest_api_enable_cors_support)
         try:
             self._rest_server = make_server(o.host, o.rest_api_port, self._rest_api, threaded=True,
                                             request_handler=_QuietHandler)
@@ -232,6 +238,19 @@ class ModelServer:
 
     def __exit__(self, *exc) -> None:
         self.stop(grace=5)
+
+
+def _eager_threads(intra: int, inter: int) -> None:
+    """Thread pools for TF2 (eager) models; TF only takes them before its runtime starts, so later is a warning."""
+    import tensorflow as tf
+
+    try:
+        if intra:
+            tf.config.threading.set_intra_op_parallelism_threads(intra)
+        if inter:
+            tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError as error:
+        log.warning("TF2 models keep TensorFlow's existing thread pools: %s", error)
 
 
 class _QuietHandler(WSGIRequestHandler):
