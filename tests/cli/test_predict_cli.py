@@ -91,3 +91,30 @@ def test_server_errors_name_the_code(server, capsys):
                               "--signature", "classify", "hi")
     assert code == 1
     assert "(HTTP 400)" in stderr
+
+
+def test_offline_on_tfpipe_exports_uses_their_reader_settings(tiny_exports, tmp_path, capsys):
+    import re
+
+    # Tagging: a CoNLL file in, the export's own in-graph word split and one tag per word out.
+    _, _, tagger = tiny_exports("tagging")
+    conll = tmp_path / "test.conll"
+    conll.write_text("John\tB-PER\nlives\tO\nin\tO\nnew\tB-LOC\nyork\tI-LOC\n\nthe\tO\ncat\tO\n")
+    code, _, _ = run_cli(capsys, "predict", "--export-dir", tagger, "--input", conll, "--output",
+                         tmp_path / "tags.jsonl", "--quiet")
+    assert code == 0
+    rows = [json.loads(line) for line in (tmp_path / "tags.jsonl").read_text().splitlines()]
+    assert [r["words"] for r in rows] == [["John", "lives", "in", "new", "york"], ["the", "cat"]]
+    assert all(len(r["tags"]) == r["num_words"] == len(r["words"]) for r in rows)
+    assert all(re.fullmatch(r"O|[BI]-\w+", tag) for r in rows for tag in r["tags"])
+
+    # Pairs: the run read columns a and b; the same file layout needs no flags.
+    _, _, pair = tiny_exports("pair")
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text("a\tb\nthe cat\tthe cat\njohn\ta dog\n")
+    code, _, _ = run_cli(capsys, "predict", "--export-dir", pair, "--input", tsv, "--output", tmp_path / "p.jsonl",
+                         "--quiet")
+    assert code == 0
+    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [(r["text"], r["text_pair"]) for r in rows] == [("the cat", "the cat"), ("john", "a dog")]
+    assert all(r["labels"] in ("0", "1") and len(r["probabilities"]) == 2 for r in rows)

@@ -262,3 +262,29 @@ def test_serving_monitoring_file_on_tfpipe_serve(sst2_base):
         assert ":tensorflow:serving:request_count" in metrics.text
     finally:
         server.stop(grace=1)
+
+
+def test_regress_and_pairs_on_tfpipe_exports(tiny_exports):
+    base, name, _ = tiny_exports("regression")
+    pair_base, pair_name, _ = tiny_exports("pair")
+    config = write_config(base / "both.config", f"""
+model_config_list {{
+  config {{ name: "{name}" base_path: "{base / name}" model_platform: "tensorflow" }}
+  config {{ name: "{pair_name}" base_path: "{pair_base / pair_name}" model_platform: "tensorflow" }}
+}}
+""")
+    server = start_server(model_config_file=str(config))
+    texts = ["good movie the cat", "bad movie the cat"]
+    try:
+        for target in (f"127.0.0.1:{server.grpc_port}", f"http://127.0.0.1:{server.rest_port}"):
+            with ServingClient(target, model=name) as client:
+                predictions = client.predict(texts)["predictions"]  # a lone output: named from the metadata
+                assert predictions.shape == (2,) and predictions[0] > predictions[1], target
+                np.testing.assert_allclose(client.regress(texts), predictions, atol=1e-5)
+                pairs = client.predict(["the cat", "john"], ["the cat", "a dog"], model=pair_name)
+                assert pairs["labels"].shape == (2,) and set(pairs["labels"].tolist()) <= {"0", "1"}
+                with pytest.raises(ServingClientError) as raised:
+                    client.predict(["the cat"], model=pair_name)  # the pair input is missing
+                assert raised.value.http_status == 400
+    finally:
+        server.stop(grace=1)
