@@ -40,6 +40,7 @@ def test_offline_with_column_flags(classifier, tmp_path, capsys):
     (["--input", "IN"], "--export-dir needs --input FILE and --output"),
     (["--input", "IN", "--output", "o.jsonl", "some text"], "TEXT arguments go to a server"),
     (["--input", "missing.tsv", "--output", "o.jsonl"], "missing.tsv: input file not found"),
+    (["--input", "IN", "--output", "o.jsonl", "--batch-size", "0"], "batch_size: 0 is not allowed"),
 ])
 def test_offline_user_errors(classifier, tmp_path, capsys, argv, message):
     data = tmp_path / "in.txt"

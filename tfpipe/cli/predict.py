@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to predict (server mode)")
     server = parser.add_argument_group("server")
     server.add_argument("--model", help="model name on the server")
-    server.add_argument("--signature", default="serving_default")
+    parser.add_argument("--signature", default="serving_default", help="signature to run (default serving_default)")
     which = server.add_mutually_exclusive_group()
     which.add_argument("--version", type=int, help="a model version (default: the server's choice)")
     which.add_argument("--label", help="a version label, e.g. stable")
@@ -34,7 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     offline = parser.add_argument_group("offline")
     offline.add_argument("--input", metavar="FILE", help="records to predict (text, tsv, csv, jsonl, conll)")
     offline.add_argument("--output", metavar="FILE.jsonl", help="where the predictions go")
-    offline.add_argument("--batch-size", type=int, default=64)
+    # Its own dest: `batch_size` is spaCy's in the shared flag table of build_config.
+    offline.add_argument("--batch-size", dest="predict_batch_size", type=int, default=64,
+                         help="texts per SavedModel call (default 64)")
     offline.add_argument("--quiet", action="store_true", help="no progress bar")
     add_reader_args(parser)
 
@@ -82,7 +84,7 @@ def _offline(args: argparse.Namespace) -> int:
     base.reader = prediction_reader(args.export_dir)
     reader = build_config(args, base=base).reader
     summary = predict_file(args.export_dir, args.input, args.output, reader, args.signature,
-                           args.batch_size, progress_enabled(args))
+                           args.predict_batch_size, progress_enabled(args))
     print_json(summary)
     return 0
 
