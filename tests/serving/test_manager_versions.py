@@ -13,7 +13,15 @@ import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, prediction_log_pb2
 from tensorflow_serving.config import file_system_storage_path_source_pb2, model_server_config_pb2
 
-from tests.serving.server_harness import HALF_PLUS_TWO, TWO_VERSIONS, config_of, copy_versions, example, tfs_testdata
+from tests.serving.server_harness import (
+    HALF_PLUS_THREE,
+    HALF_PLUS_TWO,
+    TWO_VERSIONS,
+    config_of,
+    copy_versions,
+    example,
+    tfs_testdata,
+)
 from tfpipe.serving.errors import ServingError
 from tfpipe.serving.manager import ManagerOptions, ModelManager, State
 from tfpipe.serving.warmup import WARMUP_FILE
@@ -141,5 +149,16 @@ def test_warmup_can_be_disabled(tmp_path):
     try:
         with manager.acquire(model_pb2.ModelSpec(name="default")) as servable:
             assert servable.warmup_records == 0 and servable.calls == 0
+    finally:
+        manager.stop()
+
+
+def test_a_moved_base_path_reloads_the_same_version_number():
+    manager = manager_for(config_of(("default", tfs_testdata(HALF_PLUS_TWO))))
+    try:
+        manager.apply_config(config_of(("default", tfs_testdata(HALF_PLUS_THREE))))  # also version 123
+        with manager.acquire(model_pb2.ModelSpec(name="default")) as servable:
+            assert servable.path == tfs_testdata(HALF_PLUS_THREE, "00000123")
+            assert servable.run("serving_default", {"x": np.array([2.0], np.float32)}, ["y"])["y"].tolist() == [4.0]
     finally:
         manager.stop()

@@ -164,12 +164,11 @@ class ModelManager:
                         self._unload(model, version)
 
     def _check_labels(self, model: ModelState) -> None:
-        for label, version in model.config.version_labels.items():
+        for version in model.config.version_labels.values():
             state = model.versions.get(version)
             if not self.options.allow_labels_for_unavailable and (state is None or state.state != State.AVAILABLE):
                 raise failed_precondition(f"Request to assign label to version {version} of model "
                                           f"{model.config.name}, which is not currently available for inference.")
-            del label
 
     def model_names(self) -> list[str]:
         with self._lock:
@@ -188,13 +187,18 @@ class ModelManager:
         errors = []
         for version in sorted(aspired, reverse=True):
             state = model.versions.get(version)
+            replaced = None
             if state is not None and state.state in (State.LOADING, State.AVAILABLE):
+                if state.path == on_disk[version] or state.state == State.LOADING:
+                    continue
+                replaced = state  # the model's base path moved: load the new files, then retire these
+            elif state is not None and state.error is not None and state.failures > self.options.max_load_retries:
                 continue
-            if state is not None and state.error is not None and state.failures > self.options.max_load_retries:
-                continue
-            error = self._load(model, version, on_disk[version], state)
+            error = self._load(model, version, on_disk[version], state, replacing=replaced is not None)
             if error is not None:
                 errors.append(error)
+            elif replaced is not None:
+                self._unload(model, replaced)
         any_aspired_available = any(model.versions[v].state == State.AVAILABLE for v in aspired if v in model.versions)
         if any_aspired_available or not aspired:
             for version in list(model.versions.values()):
@@ -202,11 +206,13 @@ class ModelManager:
                     self._unload(model, version)
         return errors
 
-    def _load(self, model: ModelState, version: int, path: Path, previous: VersionState | None):
+    def _load(self, model: ModelState, version: int, path: Path, previous: VersionState | None,
+              replacing: bool = False):
         state = VersionState(version=version, path=path, state=State.LOADING,
-                             failures=previous.failures if previous else 0)
-        with self._lock:
-            model.versions[version] = state
+                             failures=previous.failures if previous and not replacing else 0)
+        if not replacing:  # a replacement joins only once it can serve, so the old one keeps answering
+            with self._lock:
+                model.versions[version] = state
         name = model.config.name
         metrics = self.options.metrics
         started, servable = time.monotonic(), None
@@ -237,6 +243,7 @@ class ModelManager:
             return failure
         with self._lock:
             state.servable, state.state = servable, State.AVAILABLE
+            model.versions[version] = state
         log.info("Successfully loaded servable version {name: %s version: %d}", name, version)
         return None
 
