@@ -41,7 +41,12 @@ def json_type(value: Any) -> str:
 
 
 def format_float(value: float, digits: int = 9) -> str:
-    """WriteDecimal: shortest %g form that round-trips (float32: up to 9 digits), '.0' on whole numbers."""
+    """WriteDecimal: %g when it round-trips, else up to 9 (float32) digits; '.0' on whole numbers.
+
+    Examples:
+    >>> format_float(3.0), format_float(0.1), format_float(float(np.float32(1 / 3))), format_float(float("nan"))
+    ('3.0', '0.1', '0.333333343', 'NaN')
+    """
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):

@@ -44,7 +44,13 @@ def to_ndarray(proto: tensor_pb2.TensorProto, alias: str) -> np.ndarray:
 
 
 def to_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
-    """A response tensor with typed value fields (strings as bytes)."""
+    """A response tensor with typed value fields (strings as bytes).
+
+    Examples:
+    >>> proto = to_proto(np.array([[1.5], [2.0]], np.float32))
+    >>> list(proto.float_val), [d.size for d in proto.tensor_shape.dim]
+    ([1.5, 2.0], [2, 1])
+    """
     array = np.asarray(array)
     if array.dtype.kind in "OSU":
         proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING)
