@@ -288,3 +288,34 @@ model_config_list {{
                 assert raised.value.http_status == 400
     finally:
         server.stop(grace=1)
+
+
+def test_retries_ride_out_a_full_batch_queue(tmp_path):
+    """A real UNAVAILABLE (HTTP 503): one batch thread busy with a slow request and one batch waiting, so a third
+    request finds the queue full; with retries the client gets through once the queue drains."""
+    write_slow_model(tmp_path / "slow")
+    params = write_config(tmp_path / "batching.txt", "max_batch_size { value: 1 } batch_timeout_micros { value: 0 } "
+                                                     "max_enqueued_batches { value: 1 } num_batch_threads { value: 1 }")
+    server = start_server(model_name="slow", model_base_path=str(tmp_path / "slow"), enable_batching=True,
+                          batching_parameters_file=str(params))
+    slow = {"ms": np.array([1200], np.int64)}
+    targets = (f"127.0.0.1:{server.grpc_port}", f"http://127.0.0.1:{server.rest_port}")
+    try:
+        for target in targets:
+            # One running, one queued (retrying, should a slow start let it arrive before the first is running).
+            busy = [threading.Thread(target=ServingClient(target, model="slow", backoff=0.05).predict,
+                                     kwargs={"inputs": slow}) for _ in range(2)]
+            for thread in busy:
+                thread.start()
+                time.sleep(0.3)
+            with ServingClient(target, model="slow", retries=0) as client:
+                with pytest.raises(ServingClientError) as raised:
+                    client.predict(inputs={"ms": np.array([0], np.int64)})
+                assert raised.value.code == grpc.StatusCode.UNAVAILABLE, target
+                assert "queue" in raised.value.message and raised.value.http_status == 503
+            with ServingClient(target, model="slow", retries=10, backoff=0.1) as client:
+                assert client.predict(inputs={"ms": np.array([0], np.int64)})["y"].tolist() == [0]
+            for thread in busy:
+                thread.join()
+    finally:
+        server.stop(grace=1)
