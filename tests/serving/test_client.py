@@ -31,6 +31,7 @@ from tests.serving.server_harness import (
 )
 from tfpipe.serving.client import ServingClient, ServingClientError
 from tfpipe.serving.offline import predict_file
+from tfpipe.serving.outputs import output_rows
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,6 +41,7 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("client")
     write_slow_model(tmp / "slow")
     raw_text_models.save("classifier", tmp / "sst2" / "1")
+    raw_text_models.save("tagger", tmp / "tagger" / "1")
     config = write_config(tmp / "models.config", f"""
 model_config_list {{
   config {{ name: "default" base_path: "{tfs_testdata(HALF_PLUS_TWO)}" model_platform: "tensorflow" }}
@@ -50,6 +52,7 @@ model_config_list {{
   }}
   config {{ name: "slow" base_path: "{tmp / 'slow'}" model_platform: "tensorflow" }}
   config {{ name: "sst2" base_path: "{tmp / 'sst2'}" model_platform: "tensorflow" }}
+  config {{ name: "tagger" base_path: "{tmp / 'tagger'}" model_platform: "tensorflow" }}
 }}
 """)
     server = start_server(model_config_file=str(config))
@@ -100,6 +103,15 @@ def test_raw_text_predict_and_classify(client):
     assert list(client.predict(["good"], model="sst2", output_filter=["labels"])) == ["labels"]
     (classes,) = client.classify(["good"], model="sst2")
     assert [label for label, _ in classes] == ["neg", "pos"] and classes[1][1] > classes[0][1]
+
+
+def test_string_matrices_and_rows(client):
+    texts = ["John lives in Paris", "hello"]
+    outputs = client.predict(texts, model="tagger")
+    assert outputs["words"].shape == (2, 4) and outputs["words"][1].tolist() == ["hello", "", "", ""]
+    rows = output_rows(outputs, texts)
+    assert rows[0]["tags"] == ["B-LOC", "O", "O", "B-LOC"]
+    assert rows[1] == {"text": "hello", "num_words": 1, "tags": ["O"], "words": ["hello"]}
 
 
 @pytest.mark.parametrize("call, code, http, message", [

@@ -3,7 +3,6 @@ regress, model metadata and status, with timeouts, retries on UNAVAILABLE / 503,
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from pathlib import Path
@@ -13,8 +12,15 @@ import grpc
 import numpy as np
 import requests
 import tensorflow as tf
-from google.protobuf import json_format
 
+from tfpipe.serving.client_encoding import (
+    decode_strings,
+    example,
+    examples_json,
+    from_json,
+    json_value,
+    proto_to_json,
+)
 from tfpipe.serving.errors import HTTP_STATUS, ServingError
 
 T = TypeVar("T")
@@ -50,77 +56,6 @@ class ServingClientError(ServingError):
 
 def _read(path: Optional[str | Path]) -> Optional[bytes]:
     return Path(path).read_bytes() if path else None
-
-
-def _to_str(value: Any) -> Any:
-    """Strings come back as `str` over both transports (bytes that are not UTF-8 stay bytes)."""
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            return value
-    return value
-
-
-def _decode_strings(array: np.ndarray) -> np.ndarray:
-    if array.dtype == object:
-        flat = [_to_str(v) for v in array.reshape(-1)]
-        out = np.empty(len(flat), dtype=object)
-        out[:] = flat
-        return out.reshape(array.shape)
-    return array
-
-
-def _json_value(value: Any) -> Any:
-    """A REST request value: numpy to lists, and bytes that are not UTF-8 as TF Serving's {"b64": ...}."""
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if isinstance(value, (list, tuple)):
-        return [_json_value(v) for v in value]
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            return {"b64": base64.b64encode(value).decode("ascii")}
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _from_json(value: Any) -> np.ndarray:
-    def unwrap(v: Any) -> Any:
-        if isinstance(v, dict) and set(v) == {"b64"}:
-            return base64.b64decode(v["b64"])
-        return [unwrap(x) for x in v] if isinstance(v, list) else v
-
-    array = np.asarray(unwrap(value))
-    return array.astype(object) if array.dtype.kind in "US" else array
-
-
-def _to_dict(message) -> dict:
-    """A proto as TF Serving's REST layer writes it (field names as in the .proto, default values included)."""
-    return json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                     always_print_fields_with_no_presence=True)
-
-
-def _example(features: Mapping[str, Any]) -> tf.train.Example:
-    """A tf.Example from {name: value or list}: str/bytes → bytes_list, float → float_list, int → int64_list."""
-    feature = {}
-    for name, value in features.items():
-        values = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
-        if all(isinstance(v, (str, bytes)) for v in values):
-            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(
-                value=[v.encode("utf-8") if isinstance(v, str) else v for v in values]))
-        elif all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
-            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
-        else:
-            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in values]))
-    return tf.train.Example(features=tf.train.Features(feature=feature))
-
-
-def _examples_json(examples: Sequence[Mapping[str, Any]]) -> list[dict]:
-    """REST examples: integers stay JSON integers (int64 features), floats JSON floats, strings strings."""
-    return [{k: _json_value(list(v) if isinstance(v, tuple) else v) for k, v in ex.items()} for ex in examples]
 
 
 class ServingClient:
@@ -201,13 +136,13 @@ class ServingClient:
         feed = self._text_inputs(texts, text_pairs, inputs)
         if self.transport == "grpc":
             return self._grpc_predict(feed, signature, model, version, label, output_filter)
-        body = {"signature_name": signature, "inputs": {k: _json_value(v) for k, v in feed.items()}}
+        body = {"signature_name": signature, "inputs": {k: json_value(v) for k, v in feed.items()}}
         response = self._rest("POST", self._rest_url(model, version, label, ":predict"), body)
         outputs = response["outputs"]
         if not isinstance(outputs, dict) or set(outputs) == {"b64"}:
             # TF Serving drops the name of a lone output in the columnar format; the signature says it.
             outputs = {self._lone_output(model, version, label, signature): outputs}
-        return {name: _from_json(value) for name, value in outputs.items()
+        return {name: from_json(value) for name, value in outputs.items()
                 if not output_filter or name in output_filter}
 
     def classify(self, texts: Optional[Sequence[str]] = None, text_pairs: Optional[Sequence[str]] = None, *,
@@ -218,14 +153,14 @@ class ServingClient:
         its (class label, score) pairs; the label is "" where the signature has no `classes` output."""
         examples = self._text_examples(texts, text_pairs, examples)
         if self.transport == "rest":
-            body = {"signature_name": signature, "examples": _examples_json(examples)}
+            body = {"signature_name": signature, "examples": examples_json(examples)}
             results = self._rest("POST", self._rest_url(model, version, label, ":classify"), body)["results"]
             return [[(str(c[0]), float(c[1])) for c in row] for row in results]
         from tensorflow_serving.apis import classification_pb2
 
         request = classification_pb2.ClassificationRequest()
         self._fill_spec(request.model_spec, model, version, label, signature)
-        request.input.example_list.examples.extend(_example(ex) for ex in examples)
+        request.input.example_list.examples.extend(example(ex) for ex in examples)
         response = self._grpc(self._predict_stub.Classify, request)
         return [[(c.label, c.score) for c in row.classes] for row in response.result.classifications]
 
@@ -236,14 +171,14 @@ class ServingClient:
         """TF Serving's Regress on tf.Examples: one value per example."""
         examples = self._text_examples(texts, text_pairs, examples)
         if self.transport == "rest":
-            body = {"signature_name": signature, "examples": _examples_json(examples)}
+            body = {"signature_name": signature, "examples": examples_json(examples)}
             results = self._rest("POST", self._rest_url(model, version, label, ":regress"), body)["results"]
             return [float(v) for v in results]
         from tensorflow_serving.apis import regression_pb2
 
         request = regression_pb2.RegressionRequest()
         self._fill_spec(request.model_spec, model, version, label, signature)
-        request.input.example_list.examples.extend(_example(ex) for ex in examples)
+        request.input.example_list.examples.extend(example(ex) for ex in examples)
         response = self._grpc(self._predict_stub.Regress, request)
         return [r.value for r in response.result.regressions]
 
@@ -260,7 +195,8 @@ class ServingClient:
         response = self._grpc(self._predict_stub.GetModelMetadata, request)
         signatures = get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(signatures)
-        return {"model_spec": _to_dict(response.model_spec), "metadata": {"signature_def": _to_dict(signatures)}}
+        return {"model_spec": proto_to_json(response.model_spec),
+                "metadata": {"signature_def": proto_to_json(signatures)}}
 
     def status(self, model: Optional[str] = None, version: Optional[int] = None, label: Optional[str] = None
                ) -> list[dict]:
@@ -273,7 +209,7 @@ class ServingClient:
         request = get_model_status_pb2.GetModelStatusRequest()
         self._fill_spec(request.model_spec, model, version, label)
         response = self._grpc(self._model_stub.GetModelStatus, request)
-        return _to_dict(response)["model_version_status"]
+        return proto_to_json(response)["model_version_status"]
 
     # ---- helpers ----------------------------------------------------------------------------------------------
 
@@ -344,7 +280,7 @@ class ServingClient:
         for name, value in feed.items():
             request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
         response = self._grpc(self._predict_stub.Predict, request)
-        return {name: _decode_strings(tf.make_ndarray(proto)) for name, proto in response.outputs.items()}
+        return {name: decode_strings(tf.make_ndarray(proto)) for name, proto in response.outputs.items()}
 
     def _with_retries(self, call: Callable[[], T]) -> T:
         for attempt in range(self.retries + 1):
