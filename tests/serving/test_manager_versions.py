@@ -87,7 +87,10 @@ def test_unload_waits_for_requests_in_flight():
     with manager.acquire(spec) as servable:
         remover = threading.Thread(target=manager.apply_config, args=(model_server_config_pb2.ModelServerConfig(),))
         remover.start()
-        time.sleep(0.3)
+        deadline = time.monotonic() + 30
+        while manager.servable_states("default")[123] != State.UNLOADING and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
         assert remover.is_alive() and manager.servable_states("default")[123] == State.UNLOADING
         # the held servable still runs while its unload waits
         assert servable.run("serving_default", {"x": np.array([1.0], np.float32)}, ["y"])["y"].tolist() == [2.5]

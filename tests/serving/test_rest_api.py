@@ -9,13 +9,19 @@ import json
 import pytest
 import requests
 
-from tests.serving.server_harness import example, multi_model_config, rest_url, start_server, tfs_testdata
+from tests.serving.server_harness import (
+    example,
+    multi_model_config,
+    rest_url,
+    start_server,
+    tfs_testdata,
+    write_slow_model,
+)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    server = start_server(model_config_file=str(multi_model_config(tmp_path_factory.mktemp("rest"))),
-                          rest_api_timeout_in_ms=1500)
+    server = start_server(model_config_file=str(multi_model_config(tmp_path_factory.mktemp("rest"))))
     yield server
     server.stop(grace=1)
 
@@ -105,9 +111,16 @@ def test_large_batch_passes(server):
     assert len(predictions) == 200_000 and predictions[3] == [3.5]
 
 
-def test_request_over_the_timeout_is_deadline_exceeded(server):
-    response = post(server, "/v1/models/slow:predict", {"instances": [2500]})
-    assert response.status_code == 504
-    assert "Deadline exceeded" in response.json()["error"]
-    # the server answers other requests while that one still runs
-    assert post(server, "/v1/models/default:predict", {"instances": [1.0]}).json() == {"predictions": [2.5]}
+def test_request_over_the_timeout_is_deadline_exceeded(tmp_path):
+    base = tmp_path / "slow"
+    write_slow_model(base)
+    server = start_server(model_name="slow", model_base_path=str(base), rest_api_timeout_in_ms=500)
+    try:
+        response = post(server, "/v1/models/slow:predict", {"instances": [1500]})
+        assert response.status_code == 504
+        assert response.json()["error"] == ("Deadline exceeded: the request took longer than "
+                                            "--rest_api_timeout_in_ms=500")
+        # the server still answers (status needs no model run)
+        assert requests.get(rest_url(server, "/v1/models/slow"), timeout=10).status_code == 200
+    finally:
+        server.stop(grace=5)

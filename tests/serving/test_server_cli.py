@@ -99,21 +99,21 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_zero(tmp_path):
         results: list = []
 
         def rest_call() -> None:
-            response = requests.post(f"{status_url}:predict", json={"instances": [700]}, timeout=60)
+            response = requests.post(f"{status_url}:predict", json={"instances": [2000]}, timeout=60)
             results.append(("rest", response.status_code, response.json()))
 
         def grpc_call() -> None:
             stub, _, channel = stubs(grpc_port)
             request = predict_pb2.PredictRequest()
             request.model_spec.name = "slow"
-            request.inputs["ms"].CopyFrom(tf.make_tensor_proto(np.array([700], np.int64)))
+            request.inputs["ms"].CopyFrom(tf.make_tensor_proto(np.array([2000], np.int64)))
             results.append(("grpc", list(stub.Predict(request, timeout=60).outputs["y"].int64_val)))
             channel.close()
 
         threads = [threading.Thread(target=rest_call), threading.Thread(target=grpc_call)]
         for thread in threads:
             thread.start()
-        time.sleep(0.4)  # both requests are in flight
+        time.sleep(1.0)  # both requests are in flight (the model runs them one after the other, 2 s each)
         process.send_signal(signal.SIGTERM)
         for thread in threads:
             thread.join(timeout=60)
@@ -122,7 +122,7 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_zero(tmp_path):
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, err
-    assert sorted(results, key=str) == [("grpc", [700]), ("rest", 200, {"predictions": [700]})]
+    assert sorted(results, key=str) == [("grpc", [2000]), ("rest", 200, {"predictions": [2000]})]
     assert "SIGTERM" in err
     with pytest.raises(requests.ConnectionError):
         requests.get(status_url, timeout=2)
