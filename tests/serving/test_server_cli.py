@@ -152,3 +152,12 @@ def test_method_name_check_cors_and_tags_flags(tmp_path):
         checked.stop(grace=1)
     with pytest.raises(ServerStartError, match=r"has no MetaGraphDef tagged \['gpu', 'serve'\]"):
         start_server(model_base_path=str(base), saved_model_tags="serve,gpu")
+
+
+def test_a_busy_port_is_a_clear_startup_error_and_leaves_nothing_running():
+    first = start_server(model_base_path=str(tfs_testdata(HALF_PLUS_TWO)), rest_api_port=0)
+    try:
+        with pytest.raises(ServerStartError, match=f"cannot listen on 127.0.0.1:{first.grpc_port} for gRPC"):
+            start_server(model_base_path=str(tfs_testdata(HALF_PLUS_TWO)), port=first.grpc_port, rest_api_port=0)
+    finally:
+        first.stop(grace=1)

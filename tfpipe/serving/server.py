@@ -110,11 +110,14 @@ class ModelServer:
         self.manager.options.metrics = self.metrics
         try:
             self.manager.apply_config(config)
-        except ServingError as error:
-            raise ServerStartError(error.message) from None
-        self._start_grpc()
-        if o.rest_api_port:
-            self._start_rest(metrics_path)
+            self._start_grpc()
+            if o.rest_api_port:
+                self._start_rest(metrics_path)
+        except BaseException as error:
+            self.stop(grace=0)  # nothing half-started stays behind (loaded models, a bound port)
+            if isinstance(error, ServingError):
+                raise ServerStartError(error.message) from None
+            raise
         self.manager.start()
         if o.model_config_file and o.model_config_file_poll_wait_seconds > 0:
             self._config_text = Path(o.model_config_file).read_text(encoding="utf-8")
@@ -151,14 +154,15 @@ class ModelServer:
 
     def _start_grpc(self) -> None:
         o = self.options
+        # no SO_REUSEPORT: a second server on a busy port must fail, not share the traffic
         args = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.so_reuseport", 0)]
         try:
             extra = o.channel_arguments()
         except ValueError as error:
             raise ServerStartError(str(error)) from None
         args = [a for a in args if a[0] not in dict(extra)] + extra
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=o.grpc_max_threads or 16,
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=o.grpc_max_threads or 32,
                                                         thread_name_prefix="tfpipe-grpc"), options=args)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionService(self.manager, self._observer()), server)
@@ -177,6 +181,8 @@ class ModelServer:
                 server.add_insecure_port(f"unix:{o.grpc_socket_path}")
         except RuntimeError as error:
             raise ServerStartError(f"cannot listen on {address} for gRPC: {error}") from None
+        if not self.grpc_port:
+            raise ServerStartError(f"cannot listen on {address} for gRPC (port in use?)")
         server.start()
         self._grpc = server
 
