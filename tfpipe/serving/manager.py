@@ -19,6 +19,7 @@ from tensorflow.core.protobuf import config_pb2
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from tfpipe.serving.base_paths import aspired_versions, is_under, list_versions
 from tfpipe.serving.errors import ServingError, failed_precondition, invalid_argument, not_found
 from tfpipe.serving.servable import Servable
 from tfpipe.serving.warmup import replay_warmup
@@ -72,31 +73,6 @@ class ModelState:
     config: model_server_config_pb2.ModelConfig
     versions: dict[int, VersionState] = field(default_factory=dict)
     active: bool = True
-
-
-def list_versions(base_path: str | Path) -> dict[int, Path]:
-    """Numeric sub-directories of a base path: version → path (TF Serving ignores every other name)."""
-    found = {}
-    for entry in os.scandir(base_path):
-        if entry.is_dir() and entry.name.isdigit():
-            found[int(entry.name)] = Path(entry.path)
-    return found
-
-
-def aspired_versions(config: model_server_config_pb2.ModelConfig, on_disk: list[int]) -> set[int]:
-    policy = config.model_version_policy
-    kind = policy.WhichOneof("policy_choice")
-    if kind == "all":
-        return set(on_disk)
-    if kind == "specific":
-        return set(policy.specific.versions) & set(on_disk)
-    n = policy.latest.num_versions if kind == "latest" and policy.latest.num_versions > 0 else 1
-    return set(sorted(on_disk, reverse=True)[:n])
-
-
-def is_under(path: str | Path, roots: list[Path]) -> bool:
-    real = Path(os.path.realpath(path))
-    return any(real == Path(os.path.realpath(r)) or Path(os.path.realpath(r)) in real.parents for r in roots)
 
 
 class ModelManager:
