@@ -140,11 +140,16 @@ def _example_signature(servable: Servable, spec: model_pb2.ModelSpec, method: st
     return name, signature
 
 
-def classify(core: Core, request: classification_pb2.ClassificationRequest):
+def _on_servable(core: Core, request, run):
+    """Runs `run(servable, request)` on the servable the request's ModelSpec names, held for the call."""
     if not request.HasField("model_spec"):
         raise invalid_argument("Missing ModelSpec")
     with core.acquire(request.model_spec) as servable:
-        return classify_on(servable, request)
+        return run(servable, request)
+
+
+def classify(core: Core, request: classification_pb2.ClassificationRequest):
+    return _on_servable(core, request, classify_on)
 
 
 def classify_on(servable: Servable, request) -> classification_pb2.ClassificationResponse:
@@ -189,10 +194,7 @@ def classify_on(servable: Servable, request) -> classification_pb2.Classificatio
 
 
 def regress(core: Core, request: regression_pb2.RegressionRequest):
-    if not request.HasField("model_spec"):
-        raise invalid_argument("Missing ModelSpec")
-    with core.acquire(request.model_spec) as servable:
-        return regress_on(servable, request)
+    return _on_servable(core, request, regress_on)
 
 
 def regress_on(servable: Servable, request) -> regression_pb2.RegressionResponse:

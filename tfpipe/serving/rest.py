@@ -175,18 +175,21 @@ class RestApi:
         return rest_predict.predict_response(outputs, fmt)
 
     def _classify(self, spec: model_pb2.ModelSpec, body: bytes) -> str:
-        doc = rest_json.parse_body(body)
-        request = classification_pb2.ClassificationRequest(model_spec=spec)
-        request.model_spec.signature_name = rest_json.signature_name(doc)
-        rest_examples.fill_example_input(doc, request.input, "classify")
+        request = self._example_request(classification_pb2.ClassificationRequest, spec, body, "classify")
         return rest_examples.classify_response(inference.classify(self.core, request).result)
 
     def _regress(self, spec: model_pb2.ModelSpec, body: bytes) -> str:
-        doc = rest_json.parse_body(body)
-        request = regression_pb2.RegressionRequest(model_spec=spec)
-        request.model_spec.signature_name = rest_json.signature_name(doc)
-        rest_examples.fill_example_input(doc, request.input, "regress")
+        request = self._example_request(regression_pb2.RegressionRequest, spec, body, "regress")
         return rest_examples.regress_response(inference.regress(self.core, request).result)
+
+    @staticmethod
+    def _example_request(request_class, spec: model_pb2.ModelSpec, body: bytes, api: str):
+        """A Classification/RegressionRequest from a REST body (`examples` / `context`, `signature_name`)."""
+        doc = rest_json.parse_body(body)
+        request = request_class(model_spec=spec)
+        request.model_spec.signature_name = rest_json.signature_name(doc)
+        rest_examples.fill_example_input(doc, request.input, api)
+        return request
 
     def _status(self, spec: model_pb2.ModelSpec, body: bytes) -> str:
         return json.dumps(_to_dict(self.core.status(spec)), indent=1)
