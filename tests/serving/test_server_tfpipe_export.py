@@ -64,3 +64,17 @@ def test_metadata_shows_the_export_signatures(served):
         "serving_default": "tensorflow/serving/predict", "classify": "tensorflow/serving/classify",
         "predict_ids": "tensorflow/serving/predict"}
     assert signatures["serving_default"]["inputs"]["text"]["dtype"] == "DT_STRING"
+
+
+def test_loads_behind_batching_with_batch_size_one(tiny_exports, tmp_path):
+    """Its warm-up records hold one text each, so even max_batch_size 1 accepts them and the model loads."""
+    base, name, _ = tiny_exports("classification")
+    params = tmp_path / "batching.txt"
+    params.write_text("max_batch_size { value: 1 }\nbatch_timeout_micros { value: 0 }\n")
+    server = start_server(model_name=name, model_base_path=str(base / name), enable_batching=True,
+                          batching_parameters_file=str(params), rest_api_port=0)
+    try:
+        with server.manager.acquire(model_pb2.ModelSpec(name=name)) as servable:
+            assert servable.warmup_records >= 5
+    finally:
+        server.stop(grace=1)

@@ -93,7 +93,9 @@ def export_run(
         _copy_assets(run, temporary)
         texts, pairs = sample_texts(run, text_pair, config.pipeline.max_seq_length)
         cases = build_cases(module, texts, pairs)
-        write_warmup_requests(temporary, name, [_warmup_inputs(texts, pairs)])
+        # One text per record: a server batching with a small max_batch_size must still accept every record.
+        write_warmup_requests(temporary, name, [_warmup_inputs(texts[i:i + 1], pairs and pairs[i:i + 1])
+                                                for i in range(len(texts))])
         _write_metadata(temporary, config, loaded.tokenizer.hash, summary, module, version)
         verification = verify_export(temporary, cases) if verify else {}
         if final.exists():
