@@ -83,6 +83,18 @@ def test_server_grpc_and_rest(server, capsys):
         assert all(len(r["probabilities"]) == 2 for r in rows)
 
 
+def test_server_classify_api_on_examples(server, capsys):
+    for flag, target in (("--server", f"127.0.0.1:{server.grpc_port}"),
+                         ("--rest", f"http://127.0.0.1:{server.rest_port}")):
+        code, stdout, _ = run_cli(capsys, "predict", flag, target, "--model", "sst2", "--api", "classify",
+                                  "so good", "bad bad")
+        assert code == 0, flag
+        rows = [json.loads(line) for line in stdout.splitlines()]
+        assert [r["text"] for r in rows] == ["so good", "bad bad"]
+        assert [max(r["classes"], key=r["classes"].get) for r in rows] == ["pos", "neg"], flag
+        assert all(abs(sum(r["classes"].values()) - 1) < 1e-5 for r in rows)
+
+
 def test_server_errors_name_the_code(server, capsys):
     code, stdout, stderr = run_cli(capsys, "predict", "--server", f"127.0.0.1:{server.grpc_port}", "--model", "nope",
                                    "hi")

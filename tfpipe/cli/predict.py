@@ -20,7 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to predict (server mode)")
     server = parser.add_argument_group("server")
     server.add_argument("--model", help="model name on the server")
-    parser.add_argument("--signature", default="serving_default", help="signature to run (default serving_default)")
+    parser.add_argument("--signature", help="signature to run (default: serving_default for --api predict, "
+                        "classify / regress for those APIs)")
+    server.add_argument("--api", choices=["predict", "classify", "regress"], default="predict",
+                        help="TF Serving API: Predict on raw text (default), or Classify / Regress on tf.Examples "
+                             "with a `text` feature")
     which = server.add_mutually_exclusive_group()
     which.add_argument("--version", type=int, help="a model version (default: the server's choice)")
     which.add_argument("--label", help="a version label, e.g. stable")
@@ -42,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _server(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from tfpipe.serving.client import ServingClient, ServingClientError
     from tfpipe.serving.outputs import output_rows
 
@@ -56,14 +62,21 @@ def _server(args: argparse.Namespace) -> int:
     client = ServingClient(target, args.model, timeout=args.timeout, retries=args.retries,
                            root_certificates=args.root_cert, client_certificate=args.client_cert,
                            client_key=args.client_key)
+    signature = args.signature or ("serving_default" if args.api == "predict" else args.api)
     try:
-        outputs = client.predict(args.texts, args.text_pair, signature=args.signature, version=args.version,
-                                 label=args.label)
+        call = {"predict": client.predict, "classify": client.classify, "regress": client.regress}[args.api]
+        answer = call(args.texts, args.text_pair, signature=signature, version=args.version, label=args.label)
     except ServingClientError as error:
         eprint(f"tfpipe predict: {target}: {error}")
         return 1
     finally:
         client.close()
+    if args.api == "classify":  # per text: {"classes": {label: score}}
+        outputs = {"classes": np.array([{label: score for label, score in row} for row in answer], dtype=object)}
+    elif args.api == "regress":
+        outputs = {"outputs": np.array(answer, dtype=np.float32)}
+    else:
+        outputs = answer
     for row in output_rows(outputs, args.texts, args.text_pair):
         print(json.dumps(row, ensure_ascii=False, sort_keys=False))
     return 0
@@ -83,7 +96,7 @@ def _offline(args: argparse.Namespace) -> int:
     base = Config()
     base.reader = prediction_reader(args.export_dir)
     reader = build_config(args, base=base).reader
-    summary = predict_file(args.export_dir, args.input, args.output, reader, args.signature,
+    summary = predict_file(args.export_dir, args.input, args.output, reader, args.signature or "serving_default",
                            args.predict_batch_size, progress_enabled(args))
     print_json(summary)
     return 0
