@@ -71,25 +71,24 @@ def server(classifier):
     server.stop(grace=1)
 
 
-def test_server_grpc_and_rest(server, capsys):
+def _both_transports(server, capsys, *args: str):
+    """(flag, printed rows) of `tfpipe predict ARGS "so good" "bad bad"` over gRPC, then REST."""
     for flag, target in (("--server", f"127.0.0.1:{server.grpc_port}"),
                          ("--rest", f"http://127.0.0.1:{server.rest_port}")):
-        code, stdout, _ = run_cli(capsys, "predict", flag, target, "--model", "sst2", "--version", "1",
-                                  "so good", "bad bad")
+        code, stdout, _ = run_cli(capsys, "predict", flag, target, "--model", "sst2", *args, "so good", "bad bad")
         assert code == 0, flag
-        rows = [json.loads(line) for line in stdout.splitlines()]
+        yield flag, [json.loads(line) for line in stdout.splitlines()]
+
+
+def test_server_grpc_and_rest(server, capsys):
+    for flag, rows in _both_transports(server, capsys, "--version", "1"):
         assert [(r["text"], r["labels"], r["label_ids"]) for r in rows] == [("so good", "pos", 1),
                                                                             ("bad bad", "neg", 0)], flag
         assert all(len(r["probabilities"]) == 2 for r in rows)
 
 
 def test_server_classify_api_on_examples(server, capsys):
-    for flag, target in (("--server", f"127.0.0.1:{server.grpc_port}"),
-                         ("--rest", f"http://127.0.0.1:{server.rest_port}")):
-        code, stdout, _ = run_cli(capsys, "predict", flag, target, "--model", "sst2", "--api", "classify",
-                                  "so good", "bad bad")
-        assert code == 0, flag
-        rows = [json.loads(line) for line in stdout.splitlines()]
+    for flag, rows in _both_transports(server, capsys, "--api", "classify"):
         assert [r["text"] for r in rows] == ["so good", "bad bad"]
         assert [max(r["classes"], key=r["classes"].get) for r in rows] == ["pos", "neg"], flag
         assert all(abs(sum(r["classes"].values()) - 1) < 1e-5 for r in rows)
