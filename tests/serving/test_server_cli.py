@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -161,3 +162,10 @@ def test_a_busy_port_is_a_clear_startup_error_and_leaves_nothing_running():
             start_server(model_base_path=str(tfs_testdata(HALF_PLUS_TWO)), port=first.grpc_port, rest_api_port=0)
     finally:
         first.stop(grace=1)
+    # A busy REST port (werkzeug would exit the process) is the same clear error, and the gRPC port is released.
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        rest = busy.getsockname()[1]
+        with pytest.raises(ServerStartError, match=f"cannot listen on 127.0.0.1:{rest} for REST"):
+            start_server(model_base_path=str(tfs_testdata(HALF_PLUS_TWO)), rest_api_port=rest)

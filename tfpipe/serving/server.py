@@ -198,6 +198,9 @@ class ModelServer:
                                             request_handler=_QuietHandler)
         except OSError as error:
             raise ServerStartError(f"cannot listen on {_address(o.host, o.rest_api_port)} for REST: {error}") from None
+        except SystemExit:  # werkzeug reports a busy port on stderr and calls sys.exit(1) instead of raising
+            raise ServerStartError(f"cannot listen on {_address(o.host, o.rest_api_port)} for REST: the address is "
+                                   "in use or unavailable") from None
         self.rest_port = self._rest_server.server_port
         self._spawn(self._rest_server.serve_forever, "tfpipe-rest-accept")
 
