@@ -146,16 +146,10 @@ def _encode_words(tokenizer: WordPieceTokenizer, labels: Optional[LabelVocab], m
     budget = max_length - 2
 
     def encode(batch):
-        pieces = tokenizer.tokenize_words(batch["words"])  # [batch, words, pieces]
+        pieces = tokenizer.word_pieces(batch["words"])  # [batch, words, pieces], at least one per word
         per_word = pieces.values  # [all words, pieces]
-        # A word with no pieces (only control characters, say) still needs a position for its tag: [UNK].
-        lengths = per_word.row_lengths()
-        unk = tf.RaggedTensor.from_tensor(tf.fill([tf.shape(lengths)[0], 1], tokenizer.unk_id))
-        padded = tf.concat([per_word, unk], axis=1)
-        keep = tf.ragged.range(lengths + 1) < tf.expand_dims(tf.maximum(lengths, 1), 1)
-        per_word = tf.ragged.boolean_mask(padded, keep)
         is_first = tf.equal(tf.ragged.range(per_word.row_lengths()), 0)
-        ids = pieces.with_values(per_word).merge_dims(1, 2)[:, :budget]
+        ids = pieces.merge_dims(1, 2)[:, :budget]
         ids, types = tokenizer.pack([ids])
         features = {"input_word_ids": ids, "input_mask": tf.ones_like(ids), "input_type_ids": types}
         if "tags" not in batch:

@@ -20,12 +20,11 @@ class Window:
 
 
 def piece_counts(records: Sequence[TokenRecord], tokenizer: WordPieceTokenizer, batch: int = 512) -> list[np.ndarray]:
-    """Word pieces per word (at least 1: a word with none is given [UNK] by the pipeline)."""
+    """Word pieces per word, as the pipeline encodes them (at least 1: a word with none gets [UNK])."""
     counts = []
     for start in range(0, len(records), batch):
         words = tf.ragged.constant([r.words for r in records[start:start + batch]], dtype=tf.string)
-        lengths = tokenizer.tokenize_words(words).row_lengths(axis=2)  # ragged [batch, words]
-        for row in tf.ragged.map_flat_values(tf.maximum, lengths, 1).to_list():
+        for row in tokenizer.word_pieces(words).row_lengths(axis=2).to_list():
             counts.append(np.asarray(row, dtype=np.int64))
     return counts
 

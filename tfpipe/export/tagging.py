@@ -23,16 +23,6 @@ def split_display_words(tokenizer: WordPieceTokenizer, text: tf.Tensor) -> tf.Ra
     return pre_split(text, lowercase=False)
 
 
-def word_pieces(tokenizer: WordPieceTokenizer, words: tf.RaggedTensor, budget: int) -> tf.RaggedTensor:
-    """`[batch, words]` → `[all words, pieces]` ids, at least one piece (`[UNK]`) and at most `budget` per word."""
-    per_word = tokenizer.tokenize_words(words).values
-    lengths = per_word.row_lengths()
-    unk = tf.RaggedTensor.from_tensor(tf.fill([tf.shape(lengths)[0], 1], tokenizer.unk_id))
-    padded = tf.concat([per_word, unk], axis=1)
-    keep = tf.ragged.range(lengths + 1) < tf.expand_dims(tf.clip_by_value(lengths, 1, budget), 1)
-    return tf.ragged.boolean_mask(padded, keep)
-
-
 def window_ids(counts: tf.Tensor, starts_row: tf.Tensor, budget: int) -> tf.Tensor:
     """Greedy whole-word windows: the window index of every word, over the words of the whole batch in order.
 
@@ -58,7 +48,7 @@ def tag_text(
     """Raw `[batch]` strings → `words`, `tags` (string `[batch, max_words]`, "" padded) and `num_words` (int32)."""
     budget = max_seq_length - 2
     words = split_display_words(tokenizer, text)
-    pieces = word_pieces(tokenizer, words, budget)  # [all words, pieces]
+    pieces = tokenizer.word_pieces(words, budget).values  # [all words, pieces]
     counts = pieces.row_lengths()
     # Rows with no words open no window (their start would point past their end).
     starts = tf.boolean_mask(words.row_starts(), words.row_lengths() > 0)

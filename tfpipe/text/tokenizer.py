@@ -152,6 +152,25 @@ class WordPieceTokenizer(tf.Module):
         per_word = self.tokenize(words.flat_values)
         return words.with_flat_values(per_word)
 
+    def word_pieces(self, words: tf.RaggedTensor, max_pieces: int | None = None) -> tf.RaggedTensor:
+        """`tokenize_words` with a position for every word's tag: a word with no pieces (only control characters,
+        say) gets `[UNK]`, and a word keeps at most `max_pieces` pieces.
+
+        Examples:
+        >>> tok = WordPieceTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "fox", "##es"])
+        >>> tok.word_pieces(tf.ragged.constant([["foxes", "\\x00"]])).to_list()
+        [[[5, 6], [1]]]
+        >>> tok.word_pieces(tf.ragged.constant([["foxes"]]), max_pieces=1).to_list()
+        [[[5]]]
+        """
+        pieces = self.tokenize_words(words)  # [batch, words, pieces]
+        per_word = pieces.values
+        lengths = per_word.row_lengths()
+        unk = tf.RaggedTensor.from_tensor(tf.fill([tf.shape(lengths)[0], 1], self.unk_id))
+        keep = tf.maximum(lengths, 1) if max_pieces is None else tf.clip_by_value(lengths, 1, max_pieces)
+        mask = tf.ragged.range(lengths + 1) < tf.expand_dims(keep, 1)
+        return pieces.with_values(tf.ragged.boolean_mask(tf.concat([per_word, unk], axis=1), mask))
+
     def pack(
         self, segments: Sequence[tf.RaggedTensor], max_length: int | None = None
     ) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
