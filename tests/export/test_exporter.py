@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from tfpipe.export.exporter import ExportError, export_run, next_version
+from tfpipe.export.exporter import ExportError, export_run
+from tfpipe.export.layout import next_version
 from tfpipe.export.savedmodel_files import read_saved_model
 from tfpipe.text.tokenizer import WordPieceTokenizer
 

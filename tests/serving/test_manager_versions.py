@@ -22,9 +22,9 @@ from tests.serving.server_harness import (
     example,
     tfs_testdata,
 )
+from tfpipe.export.layout import WARMUP_PATH
 from tfpipe.serving.errors import ServingError
 from tfpipe.serving.manager import ManagerOptions, ModelManager, State
-from tfpipe.serving.warmup import WARMUP_FILE
 
 Policy = file_system_storage_path_source_pb2.FileSystemStoragePathSourceConfig.ServableVersionPolicy
 
@@ -102,7 +102,7 @@ def test_unload_waits_for_requests_in_flight():
 
 
 def write_warmup(version_dir, records: list[prediction_log_pb2.PredictionLog]) -> None:
-    path = version_dir / WARMUP_FILE
+    path = version_dir / WARMUP_PATH
     path.parent.mkdir(exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:
         for record in records:

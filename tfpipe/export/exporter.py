@@ -16,13 +16,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable, Optional
 
+from tfpipe.export.layout import METADATA_PATH, next_version
 from tfpipe.export.samples import sample_texts
 from tfpipe.export.savedmodel_files import set_method_names, signature_summary, write_warmup_requests
 from tfpipe.export.serving_module import ServingModule
 from tfpipe.export.verify import VerifyError, build_cases, verify_export
 from tfpipe.models.run_loader import load_run
-
-METADATA_FILE = "tfpipe_metadata.json"  # under assets.extra/
 
 
 class ExportError(RuntimeError):
@@ -35,13 +34,6 @@ class ExportResult:
     version: int
     signatures: str  # saved_model_cli-style summary
     verification: dict = field(default_factory=dict)
-
-
-def next_version(model_dir: Path) -> int:
-    """One above the highest numeric version folder (TF Serving's notion of a version), or 1."""
-    versions = [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()] \
-        if model_dir.is_dir() else []
-    return max(versions, default=0) + 1
 
 
 def _run_summary(run: Path) -> dict:
@@ -92,20 +84,16 @@ def export_run(
         set_method_names(temporary, module.method_names())
         _copy_assets(run, temporary)
         texts, pairs = sample_texts(run, text_pair, config.pipeline.max_seq_length)
-        cases = build_cases(module, texts, pairs)
-        # One text per record: a server batching with a small max_batch_size must still accept every record.
-        write_warmup_requests(temporary, name, [_warmup_inputs(texts[i:i + 1], pairs and pairs[i:i + 1])
-                                                for i in range(len(texts))])
+        write_warmup_requests(temporary, name, _warmup_requests(texts, pairs))
         _write_metadata(temporary, config, loaded.tokenizer.hash, summary, module, version)
-        verification = verify_export(temporary, cases) if verify else {}
+        verification = verify_export(temporary, build_cases(module, texts, pairs)) if verify else {}
         if final.exists():
             raise FileExistsError(f"{final}: appeared while exporting; not overwritten")
         temporary.rename(final)
-    except VerifyError as error:
+    except BaseException as error:
         shutil.rmtree(temporary, ignore_errors=True)
-        raise ExportError(f"export check failed, nothing written: {error}") from error
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
+        if isinstance(error, VerifyError):
+            raise ExportError(f"export check failed, nothing written: {error}") from error
         raise
     return ExportResult(final, version, signature_summary(final), verification)
 
@@ -118,11 +106,12 @@ def _copy_assets(run: Path, export_dir: Path) -> None:
             shutil.copyfile(run / name, assets / name)
 
 
-def _warmup_inputs(texts: list[str], pairs: Optional[list[str]]) -> dict[str, list]:
-    inputs: dict[str, list] = {"text": [t.encode("utf-8") for t in texts]}
-    if pairs is not None:
-        inputs["text_pair"] = [t.encode("utf-8") for t in pairs]
-    return inputs
+def _warmup_requests(texts: list[str], pairs: Optional[list[str]]) -> list[dict[str, list]]:
+    """One text (and pair) per request: a server batching with a small max_batch_size must accept every record."""
+    requests = [{"text": [t.encode("utf-8")]} for t in texts]
+    for request, pair in zip(requests, pairs or []):
+        request["text_pair"] = [pair.encode("utf-8")]
+    return requests
 
 
 def _write_metadata(export_dir: Path, config, vocab_hash: str, summary: dict, module: ServingModule,
@@ -144,6 +133,6 @@ def _write_metadata(export_dir: Path, config, vocab_hash: str, summary: dict, mo
         "training": summary.get("training", {}),
         "config": asdict(config),
     }
-    path = export_dir / "assets.extra" / "tfpipe_metadata.json"
+    path = export_dir / METADATA_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")

@@ -11,7 +11,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-WARMUP_FILE = "tf_serving_warmup_requests"  # under assets.extra/, replayed by TF Serving on load
+from tfpipe.export.layout import WARMUP_PATH
 
 
 def read_saved_model(export_dir: str | Path) -> saved_model_pb2.SavedModel:
@@ -45,7 +45,7 @@ def _write_fingerprint(export_dir: Path) -> None:
 
 def write_warmup_requests(export_dir: str | Path, model_name: str, requests: Sequence[Mapping[str, list]]) -> Path:
     """TF Serving's warm-up file: one PredictionLog (a `serving_default` PredictRequest) per batch of inputs."""
-    path = Path(export_dir) / "assets.extra" / WARMUP_FILE
+    path = Path(export_dir) / WARMUP_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:
         for inputs in requests:

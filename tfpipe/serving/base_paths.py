@@ -1,5 +1,5 @@
-"""What a model base path holds and which of it to serve: numbered version folders, TF Serving's version
-policies (latest N / all / specific), and whether a path lies under the allowed roots."""
+"""Which of a model base path to serve: TF Serving's version policies (latest N / all / specific), and whether a
+path lies under the allowed roots (the numbered version folders are listed by `tfpipe.export.layout`)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,6 @@ import os
 from pathlib import Path
 
 from tensorflow_serving.config import model_server_config_pb2
-
-
-def list_versions(base_path: str | Path) -> dict[int, Path]:
-    """Numeric sub-directories of a base path: version → path (TF Serving ignores every other name)."""
-    found = {}
-    for entry in os.scandir(base_path):
-        if entry.is_dir() and entry.name.isdigit():
-            found[int(entry.name)] = Path(entry.path)
-    return found
 
 
 def aspired_versions(config: model_server_config_pb2.ModelConfig, on_disk: list[int]) -> set[int]:

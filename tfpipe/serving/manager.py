@@ -19,7 +19,8 @@ from tensorflow.core.protobuf import config_pb2
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from tfpipe.serving.base_paths import aspired_versions, is_under, list_versions
+from tfpipe.export.layout import list_versions
+from tfpipe.serving.base_paths import aspired_versions, is_under
 from tfpipe.serving.errors import ServingError, failed_precondition, invalid_argument, not_found
 from tfpipe.serving.servable import Servable
 from tfpipe.serving.warmup import replay_warmup

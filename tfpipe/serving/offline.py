@@ -12,15 +12,14 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from tfpipe.config import Config, ConfigError, ReaderConfig, from_dict
+from tfpipe.export.layout import METADATA_PATH
 from tfpipe.serving.outputs import output_rows
 from tfpipe.text.readers import DataError, ErrorLog, Record, TokenRecord, detect_format, read_jsonl, read_records
-
-METADATA = Path("assets.extra") / "tfpipe_metadata.json"
 
 
 def export_config(export_dir: str | Path) -> Optional[Config]:
     """The run config stored with a tfpipe export (None for SavedModels that are not tfpipe exports)."""
-    path = Path(export_dir) / METADATA
+    path = Path(export_dir) / METADATA_PATH
     if not path.is_file():
         return None
     try:

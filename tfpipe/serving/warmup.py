@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
+from tfpipe.export.layout import WARMUP_PATH
 from tfpipe.serving import inference
 from tfpipe.serving.errors import invalid_argument
 from tfpipe.serving.servable import Servable
 
 log = logging.getLogger(__name__)
 
-WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_RECORDS = 1000  # TF Serving's kMaxNumRecords
 
 
@@ -40,7 +39,7 @@ def replay_warmup(servable: Servable, iterations: int = 1) -> int:
 
     A record that fails fails the load, as in TF Serving.
     """
-    path = servable.path / WARMUP_FILE
+    path = servable.path / WARMUP_PATH
     if not path.is_file():
         return 0
     start = time.monotonic()
