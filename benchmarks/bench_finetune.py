@@ -3,8 +3,8 @@
 Whole-process wall time for the same job, start-up, tracing and checkpoints included:
 `tfpipe finetune` on the first N SST-2 train rows for one epoch + `tfpipe evaluate` on dev, against
 `../shared/anchors/hf_torch_sst2.py` doing the same, in one run on the same machine. Also: peak RSS (batch 32,
-seq 128), model FLOP/s in training as a fraction of the bf16 matmul peak measured in the same run, and a lever
-table (one variant per process).
+seq 128), model FLOP/s in training as a fraction of the fp32 and bf16 matmul peaks measured in the same run, and a
+lever table (one variant per process).
 
     .venv/bin/python benchmarks/bench_finetune.py --rows 16000 --anchor-python $HOME/hf-anchor/bin/python
     .venv/bin/python benchmarks/bench_finetune.py --levers --lever-rows 2000
@@ -13,6 +13,7 @@ table (one variant per process).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import resource
@@ -28,15 +29,20 @@ ANCHOR = SHARED / "anchors" / "hf_torch_sst2.py"
 # The anchor's hyper-parameters: batch 32, max length 64, AdamW lr 5e-5, wd 0.01, 10% warmup, linear decay, seed 0.
 COMMON = ["--text-column", "sentence|content", "--label-column", "label", "--init-checkpoint", str(MINILM),
           "--epochs", "1", "--batch-size", "32", "--max-seq-length", "64", "--learning-rate", "5e-5", "--quiet"]
+BUCKETS = ["--set", "pipeline.bucket_boundaries=[16,32,48]"]  # + 64, the max length
+SORTED = ["--set", "pipeline.sort_window=50"]  # batches cut from 50-batch windows sorted by length
+HEADLINE = SORTED
+ONEDNN_OFF = {"TF_ENABLE_ONEDNN_OPTS": "0"}  # TensorFlow's own default on CPUs without AVX-512
+# name → (extra flags, extra environment); one process pair (finetune + evaluate) per variant
 LEVERS = {
-    "fixed padding 64, fp32": ["--set", "training.mixed_precision=none", "--set", "pipeline.bucket_boundaries=[64]"],
-    "buckets, fp32": ["--set", "training.mixed_precision=none"],
-    "buckets + mixed_bfloat16": [],
-    "buckets + bf16 + steps_per_execution 8": ["--set", "training.steps_per_execution=8"],
-    "buckets + bf16 + XLA (fixed bucket shapes)": ["--set", "training.jit_compile=true"],
-    "buckets + bf16 + frozen word embeddings": ["--set", "training.freeze_embeddings=true"],
+    "fixed padding 64, fp32, oneDNN off": (["--set", "pipeline.bucket_boundaries=[64]"], ONEDNN_OFF),
+    "buckets, fp32, oneDNN off": (BUCKETS, ONEDNN_OFF),
+    "buckets, fp32, oneDNN on": (BUCKETS, {}),
+    "sorted windows, fp32, oneDNN on (the headline)": (SORTED, {}),
+    "sorted windows + Keras AdamW (not fused)": (SORTED + ["--set", "training.fused_adamw=false"], {}),
+    "sorted windows + steps_per_execution 8": (SORTED + ["--set", "training.steps_per_execution=8"], {}),
+    "sorted windows + mixed_bfloat16": (SORTED + ["--set", "training.mixed_precision=mixed_bfloat16"], {}),
 }
-DEFAULT_BUCKETS = ["--set", "pipeline.bucket_boundaries=[16,32,48]"]
 
 
 def _rows(n: int, folder: Path) -> Path:
@@ -58,15 +64,16 @@ def _timed(command: list[str], env: dict | None = None) -> tuple[float, int, str
     return seconds, max(peak, before) // 1024, done.stdout
 
 
-def tfpipe_job(train: Path, out: Path, extra: list[str]) -> dict:
+def tfpipe_job(train: Path, out: Path, extra: list[str], env: dict | None = None,
+               cli: tuple[str, ...] = (str(TFPIPE_CLI),)) -> dict:
     run = out / "run"
-    finetune = [str(TFPIPE_CLI), "finetune", "--task", "classification", "--train", str(train), "--output-dir",
-                str(run), *COMMON, *DEFAULT_BUCKETS, *extra]
-    train_s, rss, stdout = _timed(finetune)
+    finetune = [*cli, "finetune", "--task", "classification", "--train", str(train), "--output-dir",
+                str(run), *COMMON, *extra]
+    train_s, rss, stdout = _timed(finetune, env)
     result = json.loads(stdout.strip().splitlines()[-1])
-    evaluate = [str(TFPIPE_CLI), "evaluate", "--model-dir", str(run), "--data", str(DEV),
+    evaluate = [*cli, "evaluate", "--model-dir", str(run), "--data", str(DEV),
                 "--text-column", "sentence|content", "--label-column", "label"]
-    eval_s, _, stdout = _timed(evaluate)
+    eval_s, _, stdout = _timed(evaluate, env)
     metrics = json.loads(stdout.strip().splitlines()[-1])
     return {"finetune_s": round(train_s, 1), "evaluate_s": round(eval_s, 1), "total_s": round(train_s + eval_s, 1),
             "dev_accuracy": round(metrics["accuracy"], 4), "policy": result["training"]["policy"],
@@ -80,29 +87,36 @@ def anchor_job(python: str, n: int) -> dict:
             "train_examples_per_s": result["train_examples_per_s"], "peak_rss_mib": rss}
 
 
-def bf16_peak_and_model_flops(seq: int = 64, batch: int = 32) -> dict:
-    """bf16 2048³ matmul TFLOP/s and the training step's model FLOP/s (6·params·tokens + attention)."""
+def _matmul_peak(dtype) -> float:
+    import tensorflow as tf
+
+    a = tf.random.normal([2048, 2048], dtype=dtype)
+    matmul = tf.function(lambda x: tf.matmul(x, x))
+    matmul(a).numpy()
+    start, reps = time.perf_counter(), 10
+    for _ in range(reps):
+        matmul(a).numpy()
+    return 2 * 2048**3 * reps / (time.perf_counter() - start)
+
+
+def peaks_and_model_flops(seq: int = 64, batch: int = 32) -> dict:
+    """fp32 and bf16 2048³ matmul FLOP/s, and the training step's model FLOP/s (6·params·tokens + attention)
+    under the policy `auto` picks on this machine (bf16 only where the CPU has bf16 instructions)."""
     quiet_tensorflow()
-    import keras
+    sys.path.insert(0, str(REPO))
+    importlib.import_module("tfpipe")  # before TensorFlow: its oneDNN setting, as the CLI has it
     import numpy as np
     import tensorflow as tf
 
-    a = tf.random.normal([2048, 2048], dtype=tf.bfloat16)
-    matmul = tf.function(lambda x: tf.matmul(x, x))
-    matmul(a)
-    start, reps = time.perf_counter(), 20
-    for _ in range(reps):
-        matmul(a).numpy()
-    peak = 2 * 2048**3 * reps / (time.perf_counter() - start)
-
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    sys.path.insert(0, str(REPO))
     from tfpipe.config import TrainingConfig
     from tfpipe.models.backbone import load_hf_checkpoint
     from tfpipe.models.classifier import SequenceClassifier
     from tfpipe.training.losses import SparseCrossEntropy
     from tfpipe.training.optimizers import build_optimizer
+    from tfpipe.training.precision import set_policy
 
+    peaks = {"float32": _matmul_peak(tf.float32), "bfloat16": _matmul_peak(tf.bfloat16)}
+    policy = set_policy("auto")
     encoder, _, config = load_hf_checkpoint(MINILM)
     model = SequenceClassifier(encoder, 2)
     model.compile(optimizer=build_optimizer(TrainingConfig(), 100), loss=SparseCrossEntropy(2))
@@ -119,9 +133,11 @@ def bf16_peak_and_model_flops(seq: int = 64, batch: int = 32) -> dict:
     tokens = batch * seq
     forward = 2 * dense_params * tokens + layers * 2 * 2 * batch * seq * seq * h  # + QK^T and AV
     model_flops = 3 * forward / step_s  # backward ≈ 2× forward
-    return {"bf16_matmul_peak_tflops": round(peak / 1e12, 2), "train_step_s": round(step_s, 3),
-            "model_tflops": round(model_flops / 1e12, 3), "fraction_of_peak": round(model_flops / peak, 3),
-            "shape": f"batch {batch} × seq {seq}"}
+    return {"policy": policy, "fp32_matmul_peak_tflops": round(peaks["float32"] / 1e12, 3),
+            "bf16_matmul_peak_tflops": round(peaks["bfloat16"] / 1e12, 3), "train_step_s": round(step_s, 3),
+            "model_tflops": round(model_flops / 1e12, 3),
+            "fraction_of_bf16_peak": round(model_flops / peaks["bfloat16"], 3),
+            "fraction_of_fp32_peak": round(model_flops / peaks["float32"], 3), "shape": f"batch {batch} × seq {seq}"}
 
 
 def peak_rss_seq128(train: Path, out: Path) -> int:
@@ -139,6 +155,9 @@ def main() -> None:
     parser.add_argument("--anchor-python", help="python of the anchor's venv (torch + transformers)")
     parser.add_argument("--levers", action="store_true", help="run the lever table instead of the headline")
     parser.add_argument("--lever-rows", type=int, default=2000)
+    parser.add_argument("--baseline-tree", type=Path,
+                        help="with --levers: also run an older checkout of tfpipe (e.g. a `git worktree`) with buckets "
+                             "and its own defaults, to measure changes that have no switch")
     parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "finetune")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -146,19 +165,26 @@ def main() -> None:
     if args.levers:
         train = _rows(args.lever_rows, args.out)
         results["levers"] = {}
-        for name, extra in LEVERS.items():
-            results["levers"][name] = tfpipe_job(train, args.out / name.replace(" ", "_"), extra)
+        if args.baseline_tree:
+            name = f"code at {args.baseline_tree.name}, buckets, its defaults"
+            cli = (sys.executable, "-m", "tfpipe.cli.main")
+            results["levers"][name] = tfpipe_job(train, args.out / "baseline", BUCKETS,
+                                                 {"PYTHONPATH": str(args.baseline_tree.resolve())}, cli)
+            print(name, results["levers"][name], flush=True)
+        for name, (extra, env) in LEVERS.items():
+            folder = args.out / "".join(c if c.isalnum() else "_" for c in name)
+            results["levers"][name] = tfpipe_job(train, folder, extra, env)
             print(name, results["levers"][name], flush=True)
     else:
         train = _rows(args.rows, args.out)
-        results["tfpipe"] = tfpipe_job(train, args.out / "headline", [])
+        results["tfpipe"] = tfpipe_job(train, args.out / "headline", HEADLINE)
         print("tfpipe", results["tfpipe"], flush=True)
         if args.anchor_python:
             results["anchor"] = anchor_job(args.anchor_python, args.rows)
             print("anchor", results["anchor"], flush=True)
             results["speedup"] = round(results["anchor"]["total_s"] / results["tfpipe"]["total_s"], 2)
         results["peak_rss_mib_batch32_seq128"] = peak_rss_seq128(_rows(640, args.out), args.out)
-        results["flops"] = bf16_peak_and_model_flops()
+        results["flops"] = peaks_and_model_flops()
         print(json.dumps(results, indent=2))
     (args.out / ("levers.json" if args.levers else "headline.json")).write_text(json.dumps(results, indent=2))
 

@@ -46,6 +46,57 @@ def test_buckets_pad_to_fixed_lengths():
     assert total == 12  # nothing dropped by bucketing
 
 
+def _varied_records(n: int) -> list[Record]:
+    words = "the cat sat on a mat and a dog ran fast good bad movie".split()
+    rng = np.random.RandomState(0)
+    return [Record(" ".join(rng.choice(words, rng.randint(1, 14))), label=("neg", "pos")[i % 2], line=i + 2)
+            for i in range(n)]
+
+
+def _real_lengths(ds) -> list[list[int]]:
+    return [f["input_mask"].numpy().sum(axis=1).tolist() for f, *_ in ds]
+
+
+def test_sorted_windows_pad_each_batch_to_its_longest_and_keep_every_example():
+    records = _varied_records(50)
+    labels = LabelVocab(["neg", "pos"])
+    config = PipelineConfig(batch_size=4, max_seq_length=16, sort_window=5, shuffle_buffer=0)
+    plain = list(finetune_dataset(records, TOK, "classification", labels, PipelineConfig(batch_size=4,
+                                  max_seq_length=16, shuffle_buffer=0), training=True))
+    batches = list(finetune_dataset(records, TOK, "classification", labels, config, training=True))
+    # Every example once (ids + label), nothing dropped without repeat.
+    def rows(bs):
+        return sorted((tuple(int(t) for t in ids if t != TOK.pad_id), int(y))
+                      for f, ys in bs for ids, y in zip(f["input_word_ids"].numpy(), ys.numpy()))
+    assert rows(batches) == rows(plain)
+    for features, _ in batches:
+        mask = features["input_mask"].numpy()
+        assert mask.shape[1] == mask.sum(axis=1).max()  # no all-padding columns
+        assert (mask == (features["input_word_ids"].numpy() != TOK.pad_id)).all()
+    padded = sum(f["input_mask"].numpy().size for f, _ in batches)
+    assert padded < sum(f["input_mask"].numpy().size for f, _ in plain)
+    # Within each window of 5 batches the lengths are sorted: each batch's lengths lie in one band.
+    window_lengths = _real_lengths(batches[:5])
+    spans = sorted((min(b), max(b)) for b in window_lengths)
+    assert all(hi <= lo_next for (_, hi), (lo_next, _) in zip(spans, spans[1:]))
+    # Batch order is shuffled (seeded): not simply shortest first, and the same seed gives the same batches.
+    assert [min(b) for b in window_lengths] != sorted(min(b) for b in window_lengths)
+    again = list(finetune_dataset(records, TOK, "classification", labels, config, training=True))
+    assert _real_lengths(again) == _real_lengths(batches)
+
+
+def test_sorted_windows_pad_to_bucket_boundaries_and_token_targets():
+    records = [TokenRecord(r.text.split(), ["O"] * len(r.text.split()), line=r.line) for r in _varied_records(40)]
+    labels = LabelVocab(["O"])
+    config = PipelineConfig(batch_size=4, max_seq_length=16, sort_window=4, bucket_boundaries=[8])
+    ds = finetune_dataset(records, TOK, "token-classification", labels, config, training=True, repeat=True)
+    for features, target in ds.take(20):
+        width = features["input_word_ids"].shape[1]
+        assert width in (8, 16) and target.shape == (4, width)
+        target, mask = target.numpy(), features["input_mask"].numpy()
+        assert ((target == IGNORE_INDEX) | (mask == 1)).all()  # padded positions are ignored
+
+
 def test_truncation_to_max_seq_length():
     config = PipelineConfig(batch_size=4, max_seq_length=8)
     ds = finetune_dataset(_records(4), TOK, "classification", LabelVocab(["neg", "pos"]), config)

@@ -86,6 +86,8 @@ class PipelineConfig:
     bucket_boundaries: list[int] = field(default_factory=list)  # e.g. [32, 64, 96]: pad to the bucket
     cache: bool = True
     dynamic_masking: bool = False
+    # Training: sort this many batches' worth of shuffled examples by length, cut batches, shuffle them (0: off).
+    sort_window: int = bounded(0, 0)
 
     def check(self) -> None:
         bounds = self.bucket_boundaries
@@ -140,6 +142,7 @@ class TrainingConfig:
     steps: Optional[int] = None  # total optimizer steps (pretraining); overrides epochs
     learning_rate: float = bounded(5e-5, 0.0)
     optimizer: str = choice("adamw", ("adamw", "lamb", "sgd"))
+    fused_adamw: bool = True  # AdamW's update as one fused kernel per variable (same arithmetic as Keras's)
     weight_decay: float = bounded(0.01, 0.0)
     momentum: float = bounded(0.9, 0.0, 1.0)  # sgd
     warmup_ratio: float = bounded(0.1, 0.0, 1.0)

@@ -21,6 +21,9 @@ from tfpipe.text.readers import Record, TokenRecord
 from tfpipe.text.tokenizer import WordPieceTokenizer
 
 AUTOTUNE = tf.data.AUTOTUNE
+# The functions mapped here are plain TensorFlow ops with Python-level branching only; AutoGraph's source
+# transformation of them (and of the tokenizer they call) cost ~4 s per dataset, more than tokenizing SST-2 dev.
+_graph = tf.autograph.experimental.do_not_convert
 MODEL_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
 
 
@@ -31,7 +34,7 @@ def with_ignore_weights(ds: tf.data.Dataset) -> tf.data.Dataset:
         keep = tf.not_equal(labels, IGNORE_INDEX)
         return features, tf.where(keep, labels, 0), tf.cast(keep, tf.float32)
 
-    return ds.map(split, num_parallel_calls=AUTOTUNE)
+    return ds.map(_graph(split), num_parallel_calls=AUTOTUNE)
 
 
 # --- Pretraining -------------------------------------------------------------------------------------------
@@ -111,13 +114,14 @@ def pretraining_dataset(
         ds = ds.repeat()
     if shuffle_buffer:
         ds = ds.shuffle(shuffle_buffer, seed=seed)
-    ds = ds.batch(batch_size, drop_remainder=repeat).map(_pretraining_parser(manifest), num_parallel_calls=AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=repeat)
+    ds = ds.map(_graph(_pretraining_parser(manifest)), num_parallel_calls=AUTOTUNE)
     if dynamic_masking:
         if tokenizer is None:
             raise ValueError("dynamic masking needs the tokenizer (for the [MASK] id and vocabulary size)")
         if tokenizer.hash != manifest["vocab"]["sha256"]:
             raise ValueError(f"the vocabulary does not match the one {data_dir} was made with")
-        ds = ds.map(_dynamic_masker(tokenizer, manifest, masked_lm_prob), num_parallel_calls=AUTOTUNE)
+        ds = ds.map(_graph(_dynamic_masker(tokenizer, manifest, masked_lm_prob)), num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
 
 
@@ -185,6 +189,54 @@ def _slices(records: Sequence[Record | TokenRecord], task: str) -> tuple[dict, b
     return data, has_pair
 
 
+def _length_sorted_batches(ds: tf.data.Dataset, config: PipelineConfig, padding, bounds: list[int],
+                           drop_remainder: bool) -> tf.data.Dataset:
+    """Batches cut from windows of `sort_window` batches' worth of (shuffled) examples sorted by length; the
+    full batches of each window come out in a seeded random order (a partial last batch stays last).
+
+    Each batch is padded to its own longest sequence (or the next bucket boundary), so almost nothing is padding:
+    on SST-2, 1.02x the real tokens against 1.6x for buckets 16/32/48/64 and 3x for padding per random batch.
+    """
+    batch = config.batch_size
+
+    def features(element):
+        return element[0] if isinstance(element, tuple) else element
+
+    def whole(function):  # tf.data unpacks tuple elements into arguments; give the functions the element
+        return _graph(lambda *parts: function(parts if len(parts) > 1 else parts[0]))
+
+    def sort(index, window):
+        lengths = tf.reduce_sum(features(window)["input_mask"], axis=1)
+        n = tf.shape(lengths)[0]
+        full, blocks = n // batch, (n + batch - 1) // batch
+        shuffled = tf.argsort(tf.random.stateless_uniform([full], tf.stack([tf.cast(config.seed, tf.int64), index])))
+        rank = tf.concat([shuffled, tf.range(full, blocks)], axis=0)
+        position = tf.range(n)
+        key = tf.gather(rank, position // batch) * batch + position % batch
+        order = tf.gather(tf.argsort(lengths, stable=True), tf.argsort(key))
+        return tf.nest.map_structure(lambda t: tf.gather(t, order), window)
+
+    def cut(window):
+        return tf.data.Dataset.from_tensor_slices(window).batch(batch, drop_remainder=drop_remainder)
+
+    def trim(element):
+        length = tf.reduce_max(tf.reduce_sum(features(element)["input_mask"], axis=1))
+        if bounds:  # up to the next boundary (it exists: the last one is max_seq_length)
+            length = tf.gather(bounds, tf.searchsorted(tf.constant(bounds), [length])[0])
+
+        def fit(t, pad):
+            if t.shape.rank != 2:
+                return t
+            t = t[:, :length]
+            return tf.pad(t, [[0, 0], [0, length - tf.shape(t)[1]]], constant_values=tf.cast(pad, t.dtype))
+
+        return tf.nest.map_structure(fit, element, padding)
+
+    ds = ds.padded_batch(batch * config.sort_window, padding_values=padding).enumerate()
+    ds = ds.map(_graph(sort), num_parallel_calls=AUTOTUNE).flat_map(whole(cut))
+    return ds.map(whole(trim), num_parallel_calls=AUTOTUNE)
+
+
 def finetune_dataset(
     records: Sequence[Record | TokenRecord],
     tokenizer: WordPieceTokenizer,
@@ -203,7 +255,8 @@ def finetune_dataset(
 
     Training datasets are shuffled with `config.seed`; evaluation keeps the input order. Sequences are
     trimmed to `config.max_seq_length` (longest segment first for pairs) and padded per batch, or to the
-    next of `config.bucket_boundaries`.
+    next of `config.bucket_boundaries`. With `config.sort_window` > 1, training batches are cut from windows
+    of that many batches sorted by length (see `_length_sorted_batches`).
     """
     config = config or PipelineConfig()
     if not records:
@@ -219,7 +272,8 @@ def finetune_dataset(
         encode = _encode_texts(tokenizer, labels, task, config.max_seq_length, has_pair)
     ds = tf.data.Dataset.from_tensor_slices(data)
     # Tokenize in batches (cheaper than per example), then unbatch to per-example tensors for bucketing.
-    ds = ds.batch(256).map(encode, num_parallel_calls=AUTOTUNE).unbatch().map(_dense, num_parallel_calls=AUTOTUNE)
+    ds = ds.batch(256).map(_graph(encode), num_parallel_calls=AUTOTUNE).unbatch()
+    ds = ds.map(_graph(_dense), num_parallel_calls=AUTOTUNE)
     if config.cache:
         ds = ds.cache()
     if training and config.shuffle_buffer:
@@ -233,8 +287,10 @@ def finetune_dataset(
         padding = (pad_values, target_pad)
     else:
         padding = pad_values
-    if config.bucket_boundaries and not fixed_length:
-        bounds = sorted(set(config.bucket_boundaries) | {config.max_seq_length})
+    bounds = sorted(set(config.bucket_boundaries) | {config.max_seq_length}) if config.bucket_boundaries else []
+    if training and config.sort_window > 1 and not fixed_length:
+        ds = _length_sorted_batches(ds, config, padding, bounds, drop_remainder=repeat)
+    elif bounds and not fixed_length:
 
         def length(*element):
             return tf.shape(element[0]["input_word_ids"])[0]

@@ -7,12 +7,14 @@ corpus grows. No trained pipeline is needed (nothing is downloaded).
 from __future__ import annotations
 
 import functools
-from typing import Iterable, Iterator, Optional, TypeVar
+from typing import TYPE_CHECKING, Iterable, Iterator, Optional, TypeVar
 
-import spacy
 from tqdm import tqdm
 
 from tfpipe.config.schemas import SpacyConfig
+
+if TYPE_CHECKING:
+    import spacy
 
 C = TypeVar("C")
 
@@ -20,6 +22,8 @@ C = TypeVar("C")
 @functools.lru_cache(maxsize=8)
 def blank_pipeline(lang: str = "en", sentences: bool = True, max_length: int = 1_000_000) -> spacy.Language:
     """A blank spaCy pipeline (tokenizer only) with the rule-based sentencizer when `sentences`."""
+    import spacy  # here, not at module level: fine-tuning and evaluation reach this module but never run spaCy
+
     try:
         nlp = spacy.blank(lang)
     except ImportError as exc:  # unknown language codes raise ImportError in spaCy
