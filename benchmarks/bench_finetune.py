@@ -39,7 +39,6 @@ LEVERS = {
     "buckets, fp32, oneDNN off": (BUCKETS, ONEDNN_OFF),
     "buckets, fp32, oneDNN on": (BUCKETS, {}),
     "sorted windows, fp32, oneDNN on (the headline)": (SORTED, {}),
-    "sorted windows + Keras AdamW (not fused)": (SORTED + ["--set", "training.fused_adamw=false"], {}),
     "sorted windows + steps_per_execution 8": (SORTED + ["--set", "training.steps_per_execution=8"], {}),
     "sorted windows + mixed_bfloat16": (SORTED + ["--set", "training.mixed_precision=mixed_bfloat16"], {}),
 }

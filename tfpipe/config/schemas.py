@@ -142,7 +142,6 @@ class TrainingConfig:
     steps: Optional[int] = None  # total optimizer steps (pretraining); overrides epochs
     learning_rate: float = bounded(5e-5, 0.0)
     optimizer: str = choice("adamw", ("adamw", "lamb", "sgd"))
-    fused_adamw: bool = True  # AdamW's update as one fused kernel per variable (same arithmetic as Keras's)
     weight_decay: float = bounded(0.01, 0.0)
     momentum: float = bounded(0.9, 0.0, 1.0)  # sgd
     warmup_ratio: float = bounded(0.1, 0.0, 1.0)

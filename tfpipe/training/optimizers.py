@@ -5,7 +5,6 @@ from __future__ import annotations
 import keras
 
 from tfpipe.config.schemas import TrainingConfig
-from tfpipe.training.fused_adamw import FusedAdamW
 from tfpipe.training.schedules import WarmupDecay
 
 # Variables that never get weight decay, as in BERT: LayerNorm scales/offsets and every bias.
@@ -20,8 +19,7 @@ def build_optimizer(config: TrainingConfig, total_steps: int) -> keras.optimizer
     if config.gradient_accumulation_steps > 1:
         common["gradient_accumulation_steps"] = config.gradient_accumulation_steps
     if config.optimizer == "adamw":
-        adamw = FusedAdamW if config.fused_adamw else keras.optimizers.AdamW
-        optimizer = adamw(weight_decay=config.weight_decay, epsilon=1e-6, **common)
+        optimizer = keras.optimizers.AdamW(weight_decay=config.weight_decay, epsilon=1e-6, **common)
         optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
     elif config.optimizer == "lamb":
         optimizer = keras.optimizers.Lamb(epsilon=1e-6, **common)
