@@ -1,6 +1,7 @@
 """Where a MiniLM fine-tuning step's time goes, and the speed-up over the PyTorch anchor that padding alone allows.
 
-Three measurements, same machine, one run:
+Four measurements, same machine, one run:
+0. fp32 2048³ matmul GFLOP/s with TensorFlow's oneDNN kernels left to its default, off and on (fresh processes).
 1. Padded tokens of one epoch over the first N SST-2 rows (batch 32, max length 64) for each batching: the anchor's
    padding per random batch (its own permutation, `RandomState(0)`), tfpipe's buckets 16/32/48/64, tfpipe's
    length-sorted windows (`pipeline.sort_window=50`, counted from the real tf.data pipeline), and the real tokens.
@@ -52,6 +53,30 @@ for length in map(int, sys.argv[2].split(",")):
     out[f"length {length}"] = {"fwd_bwd_ms": round(fwd_bwd * 1000, 1), "update_ms": round(update * 1000, 1)}
 print(json.dumps(out))
 """
+
+
+MATMUL = r"""
+import time, tensorflow as tf
+a = tf.random.normal([2048, 2048]); f = tf.function(lambda x: tf.matmul(x, x)); f(a).numpy()
+start = time.perf_counter()
+for _ in range(10):
+    f(a).numpy()
+print(2 * 2048**3 * 10 / (time.perf_counter() - start) / 1e9)
+"""
+
+
+def matmul_by_onednn_setting() -> dict[str, float]:
+    """fp32 2048³ matmul GFLOP/s in fresh processes with TF_ENABLE_ONEDNN_OPTS unset, 0 and 1."""
+    import os
+
+    out = {}
+    for setting in ("unset", "0", "1"):
+        env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+        if setting != "unset":
+            env["TF_ENABLE_ONEDNN_OPTS"] = setting
+        done = subprocess.run([sys.executable, "-c", MATMUL], env=env, capture_output=True, text=True, check=True)
+        out[f"TF_ENABLE_ONEDNN_OPTS {setting}"] = round(float(done.stdout.split()[-1]), 1)
+    return out
 
 
 def _lengths(rows: int) -> list[int]:
@@ -158,6 +183,8 @@ def main() -> None:
     importlib.import_module("tfpipe")  # before TensorFlow: its oneDNN setting, as the CLI has it
     lengths = [int(n) for n in args.lengths.split(",")]
     results: dict = {"machine": machine_info(), "rows": args.rows}
+    results["fp32_matmul_gflops"] = matmul_by_onednn_setting()
+    print(json.dumps(results["fp32_matmul_gflops"]), flush=True)
     results["padded_tokens"] = tokens = padded_tokens(args.rows)
     print(markdown_table(["batching", "tokens per epoch", "x real"],
                          [(k, v, round(v / tokens["real"], 2)) for k, v in tokens.items()]), flush=True)
