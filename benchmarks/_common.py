@@ -61,6 +61,21 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def matmul_flops(dtype: str = "float32", size: int = 2048, reps: int = 10) -> float:
+    """FLOP/s of a `size`³ TensorFlow matmul in `dtype` (one warm-up call, then `reps` timed ones)."""
+    import time
+
+    import tensorflow as tf
+
+    a = tf.random.normal([size, size], dtype=dtype)
+    matmul = tf.function(lambda x: tf.matmul(x, x))
+    matmul(a).numpy()
+    start = time.perf_counter()
+    for _ in range(reps):
+        matmul(a).numpy()
+    return 2 * size**3 * reps / (time.perf_counter() - start)
+
+
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     def fmt(value: Any) -> str:
         if isinstance(value, float):

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import MINILM, REPO, SHARED, SST2_TRAIN, TFPIPE_CLI, machine_info, quiet_tensorflow
+from _common import MINILM, REPO, SHARED, SST2_TRAIN, TFPIPE_CLI, machine_info, matmul_flops, quiet_tensorflow
 
 DEV = SHARED / "data" / "sst2" / "dev.tsv"
 ANCHOR = SHARED / "anchors" / "hf_torch_sst2.py"
@@ -86,18 +86,6 @@ def anchor_job(python: str, n: int) -> dict:
             "train_examples_per_s": result["train_examples_per_s"], "peak_rss_mib": rss}
 
 
-def _matmul_peak(dtype) -> float:
-    import tensorflow as tf
-
-    a = tf.random.normal([2048, 2048], dtype=dtype)
-    matmul = tf.function(lambda x: tf.matmul(x, x))
-    matmul(a).numpy()
-    start, reps = time.perf_counter(), 10
-    for _ in range(reps):
-        matmul(a).numpy()
-    return 2 * 2048**3 * reps / (time.perf_counter() - start)
-
-
 def peaks_and_model_flops(seq: int = 64, batch: int = 32) -> dict:
     """fp32 and bf16 2048³ matmul FLOP/s, and the training step's model FLOP/s (6·params·tokens + attention)
     under the policy `auto` picks on this machine (bf16 only where the CPU has bf16 instructions)."""
@@ -114,7 +102,7 @@ def peaks_and_model_flops(seq: int = 64, batch: int = 32) -> dict:
     from tfpipe.training.optimizers import build_optimizer
     from tfpipe.training.precision import set_policy
 
-    peaks = {"float32": _matmul_peak(tf.float32), "bfloat16": _matmul_peak(tf.bfloat16)}
+    peaks = {"float32": matmul_flops("float32"), "bfloat16": matmul_flops("bfloat16")}
     policy = set_policy("auto")
     encoder, _, config = load_hf_checkpoint(MINILM)
     model = SequenceClassifier(encoder, 2)

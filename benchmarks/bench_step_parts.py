@@ -55,14 +55,8 @@ print(json.dumps(out))
 """
 
 
-MATMUL = r"""
-import time, tensorflow as tf
-a = tf.random.normal([2048, 2048]); f = tf.function(lambda x: tf.matmul(x, x)); f(a).numpy()
-start = time.perf_counter()
-for _ in range(10):
-    f(a).numpy()
-print(2 * 2048**3 * 10 / (time.perf_counter() - start) / 1e9)
-"""
+# Run in a fresh process per setting: TensorFlow reads TF_ENABLE_ONEDNN_OPTS once, when it loads.
+MATMUL = "import sys; sys.path.insert(0, sys.argv[1]); from _common import matmul_flops; print(matmul_flops() / 1e9)"
 
 
 def matmul_by_onednn_setting() -> dict[str, float]:
@@ -74,24 +68,15 @@ def matmul_by_onednn_setting() -> dict[str, float]:
         env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
         if setting != "unset":
             env["TF_ENABLE_ONEDNN_OPTS"] = setting
-        done = subprocess.run([sys.executable, "-c", MATMUL], env=env, capture_output=True, text=True, check=True)
+        done = subprocess.run([sys.executable, "-c", MATMUL, str(Path(__file__).parent)], env=env,
+                              capture_output=True, text=True, check=True)
         out[f"TF_ENABLE_ONEDNN_OPTS {setting}"] = round(float(done.stdout.split()[-1]), 1)
     return out
 
 
-def _lengths(rows: int) -> list[int]:
-    import tensorflow as tf
-
-    from tfpipe.text.tokenizer import WordPieceTokenizer
-
-    tokenizer = WordPieceTokenizer(MINILM / "vocab.txt")
-    lines = SST2_TRAIN.read_text(encoding="utf-8").splitlines()[1: rows + 1]
-    ids, _ = tokenizer.encode(tf.constant([line.split("\t", 1)[1] for line in lines]), None, 64)
-    return [int(n) for n in ids.row_lengths().numpy()]
-
-
 def padded_tokens(rows: int) -> dict[str, int]:
     import numpy as np
+    import tensorflow as tf
 
     from tfpipe.config import PipelineConfig
     from tfpipe.data.pipelines import finetune_dataset
@@ -99,14 +84,15 @@ def padded_tokens(rows: int) -> dict[str, int]:
     from tfpipe.text.readers import Record
     from tfpipe.text.tokenizer import WordPieceTokenizer
 
-    lengths = np.array(_lengths(rows))
+    tokenizer = WordPieceTokenizer(MINILM / "vocab.txt")
+    rows_read = [line.split("\t", 1) for line in SST2_TRAIN.read_text(encoding="utf-8").splitlines()[1: rows + 1]]
+    ids, _ = tokenizer.encode(tf.constant([text for _, text in rows_read]), None, 64)
+    lengths = ids.row_lengths().numpy()
     order = np.random.RandomState(0).permutation(rows)  # the anchor's epoch-0 order
     anchor = sum(int(lengths[order[i:i + 32]].max()) * len(order[i:i + 32]) for i in range(0, rows, 32))
     bounds = np.array([16, 32, 48, 64])
     buckets = int(sum(bounds[np.searchsorted(bounds, n)] for n in lengths))
-    tokenizer = WordPieceTokenizer(MINILM / "vocab.txt")
-    lines = SST2_TRAIN.read_text(encoding="utf-8").splitlines()[1: rows + 1]
-    records = [Record(line.split("\t", 1)[1], label=line.split("\t", 1)[0]) for line in lines]
+    records = [Record(text, label=label) for label, text in rows_read]
     config = PipelineConfig(batch_size=32, max_seq_length=64, sort_window=50)
     ds = finetune_dataset(records, tokenizer, "classification", LabelVocab(["0", "1"]), config, training=True)
     sorted_windows = sum(int(np.prod(features["input_word_ids"].shape)) for features, _ in ds)
