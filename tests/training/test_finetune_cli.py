@@ -84,7 +84,8 @@ def test_regression_round_trip(tmp_path, vocab_file, capsys):
     run = tmp_path / "run"
     assert main(["finetune", "--task", "regression", "--train", str(data), "--validation", str(data),
                  "--text-column", "text", "--label-column", "score", "--vocab", str(vocab_file), "--output-dir",
-                 str(run), "--epochs", "15", "--batch-size", "8", "--learning-rate", "3e-3", *TINY_MODEL]) == 0
+                 str(run), "--epochs", "15", "--batch-size", "8", "--learning-rate", "3e-3", *TINY_MODEL,
+                 "--set", "model.pooling=mean"]) == 0  # evaluate rebuilds the mean-pooled head from config.yaml
     result = _last_json(capsys)
     assert result["pearson"] > 0.9 and result["mse"] < 0.5
     first = json.loads((run / "eval" / "scores" / "predictions.jsonl").read_text().splitlines()[0])
@@ -111,9 +112,9 @@ def test_pretrain_then_finetune_from_the_run(tmp_path, vocab_file, capsys):
     run = tmp_path / "run"
     assert main(["finetune", "--task", "classification", "--train", str(train), "--text-column", "sentence",
                  "--label-column", "label", "--pretrained-run", str(pre), "--output-dir", str(run), "--epochs", "1",
-                 "--set", "training.mixed_precision=none", "--quiet"]) == 0
+                 "--set", "training.mixed_precision=none", "--set", "model.pooling=mean", "--quiet"]) == 0
     config = (run / "config.yaml").read_text()
-    assert f"pretrained_run: {pre}" in config and "hidden_dim: 16" in config
+    assert f"pretrained_run: {pre}" in config and "hidden_dim: 16" in config and "pooling: mean" in config
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):

@@ -110,6 +110,7 @@ class AugmentConfig:
 
 
 MODEL_SIZES = ("tiny", "mini", "small", "medium", "base", "custom")
+POOLINGS = ("cls", "mean")  # sequence heads' pooling
 
 
 @dataclass
@@ -125,6 +126,7 @@ class ModelConfig:
     init_checkpoint: Optional[str] = None  # Hugging Face-layout BERT folder or keras-hub preset folder
     pretrained_run: Optional[str] = None  # output directory of `tfpipe pretrain`
     head_dropout: float = bounded(0.1, 0.0, 1.0)
+    pooling: str = choice("cls", POOLINGS, "sequence heads: pooled [CLS] output, or mean over real tokens")
 
     def check(self) -> None:
         if self.init_checkpoint and self.pretrained_run:

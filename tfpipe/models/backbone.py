@@ -15,7 +15,7 @@ from typing import Optional
 import keras
 import keras_hub
 
-from tfpipe.config.schemas import ModelConfig
+from tfpipe.config.schemas import POOLINGS, ModelConfig
 from tfpipe.text.tokenizer import WordPieceTokenizer
 
 # Google's BERT miniatures: (layers, hidden, heads, intermediate).
@@ -144,3 +144,18 @@ def encode(encoder: BertEncoder, inputs: dict) -> dict:
     """Runs the encoder on tfpipe-named inputs; returns `sequence_output` and `pooled_output`."""
     return encoder({"token_ids": inputs["input_word_ids"], "segment_ids": inputs["input_type_ids"],
                     "padding_mask": inputs["input_mask"]})
+
+
+def pool(encoder: BertEncoder, inputs: dict, pooling: str = "cls"):
+    """One vector per sequence: BERT's pooled `[CLS]` output (`"cls"`), or the mean of the sequence output over
+    real tokens (`"mean"`, as sentence encoders do; it leans less on what pretraining taught `[CLS]`)."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling: {pooling!r} is not allowed; allowed values: {', '.join(POOLINGS)}")
+    outputs = encode(encoder, inputs)
+    if pooling == "cls":
+        return outputs["pooled_output"]
+    encoder.pooled_dense.trainable = False  # unused: no gradient reaches it (and Keras would warn each step)
+    sequence = outputs["sequence_output"]
+    mask = keras.ops.expand_dims(keras.ops.cast(inputs["input_mask"], sequence.dtype), -1)
+    total = keras.ops.sum(sequence * mask, axis=1)
+    return total / keras.ops.maximum(keras.ops.sum(mask, axis=1), keras.ops.cast(1, sequence.dtype))

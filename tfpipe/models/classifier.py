@@ -1,10 +1,10 @@
-"""Sequence classification (single text or text pair): pooled output → dropout → dense logits."""
+"""Sequence classification (single text or text pair): pooled output ([CLS] or mean) → dropout → dense logits."""
 
 from __future__ import annotations
 
 import keras
 
-from tfpipe.models.backbone import BertEncoder, encode, encoder_inputs
+from tfpipe.models.backbone import BertEncoder, encoder_inputs, pool
 from tfpipe.models.task import TaskModel
 
 
@@ -16,6 +16,8 @@ class SequenceClassifier(TaskModel):
         encoder: a `BertEncoder`.
         num_classes: number of labels.
         dropout: dropout before the output layer.
+        pooling: `"cls"` (BERT's pooled `[CLS]` output) or `"mean"` (mean of the sequence output over
+            real tokens).
 
     Examples:
     >>> import numpy as np
@@ -27,17 +29,18 @@ class SequenceClassifier(TaskModel):
     TensorShape([1, 3])
     """
 
-    _config_keys = ("num_classes", "dropout")
+    _config_keys = ("num_classes", "dropout", "pooling")
 
-    def __init__(self, encoder: BertEncoder, num_classes: int, dropout: float = 0.1, **kwargs) -> None:
+    def __init__(self, encoder: BertEncoder, num_classes: int, dropout: float = 0.1, pooling: str = "cls",
+                 **kwargs) -> None:
         # === Layers ===
         head_dropout = keras.layers.Dropout(dropout, name="classifier_dropout")
         head = keras.layers.Dense(num_classes, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
                                   name="logits", dtype="float32")
         # === Functional Model ===
         inputs = encoder_inputs()
-        pooled = encode(encoder, inputs)["pooled_output"]
+        pooled = pool(encoder, inputs, pooling)
         logits = head(head_dropout(pooled))
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         # === Config ===
-        self.encoder, self.num_classes, self.dropout = encoder, num_classes, dropout
+        self.encoder, self.num_classes, self.dropout, self.pooling = encoder, num_classes, dropout, pooling

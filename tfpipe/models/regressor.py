@@ -1,10 +1,10 @@
-"""Regression on a text or text pair: pooled output → dropout → one linear output per example."""
+"""Regression on a text or text pair: pooled output ([CLS] or mean) → dropout → one linear output per example."""
 
 from __future__ import annotations
 
 import keras
 
-from tfpipe.models.backbone import BertEncoder, encode, encoder_inputs
+from tfpipe.models.backbone import BertEncoder, encoder_inputs, pool
 from tfpipe.models.task import TaskModel
 
 
@@ -15,6 +15,8 @@ class SequenceRegressor(TaskModel):
     Args:
         encoder: a `BertEncoder`.
         dropout: dropout before the output layer.
+        pooling: `"cls"` (BERT's pooled `[CLS]` output) or `"mean"` (mean of the sequence output over
+            real tokens).
 
     Examples:
     >>> import numpy as np
@@ -25,9 +27,9 @@ class SequenceRegressor(TaskModel):
     TensorShape([1])
     """
 
-    _config_keys = ("dropout",)
+    _config_keys = ("dropout", "pooling")
 
-    def __init__(self, encoder: BertEncoder, dropout: float = 0.1, **kwargs) -> None:
+    def __init__(self, encoder: BertEncoder, dropout: float = 0.1, pooling: str = "cls", **kwargs) -> None:
         # === Layers ===
         head_dropout = keras.layers.Dropout(dropout, name="regressor_dropout")
         head = keras.layers.Dense(1, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
@@ -35,8 +37,8 @@ class SequenceRegressor(TaskModel):
         squeeze = keras.layers.Reshape((), name="predictions")
         # === Functional Model ===
         inputs = encoder_inputs()
-        pooled = encode(encoder, inputs)["pooled_output"]
+        pooled = pool(encoder, inputs, pooling)
         outputs = squeeze(head(head_dropout(pooled)))
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         # === Config ===
-        self.encoder, self.dropout = encoder, dropout
+        self.encoder, self.dropout, self.pooling = encoder, dropout, pooling

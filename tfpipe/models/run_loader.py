@@ -29,11 +29,12 @@ class LoadedRun:
     model: TaskModel
 
 
-def build_head(task: str, encoder: BertEncoder, labels: Optional[LabelVocab], dropout: float) -> TaskModel:
+def build_head(task: str, encoder: BertEncoder, labels: Optional[LabelVocab], dropout: float,
+               pooling: str = "cls") -> TaskModel:
     if task == "classification":
-        return SequenceClassifier(encoder, len(labels), dropout)
+        return SequenceClassifier(encoder, len(labels), dropout, pooling)
     if task == "regression":
-        return SequenceRegressor(encoder, dropout)
+        return SequenceRegressor(encoder, dropout, pooling)
     return TokenTagger(encoder, len(labels), dropout)
 
 
@@ -47,6 +48,7 @@ def load_run(run: str | Path, weights: str = "model.weights.h5") -> LoadedRun:
     tokenizer = WordPieceTokenizer(run / "vocab.txt", config.tokenizer.lowercase)
     labels = LabelVocab.load(run / "labels.txt") if config.task != "regression" else None
     keras.mixed_precision.set_global_policy("float32")  # inference weights and outputs in float32
-    model = build_head(config.task, build_encoder(config.model, tokenizer.vocabulary_size), labels, 0.0)
+    model = build_head(config.task, build_encoder(config.model, tokenizer.vocabulary_size), labels, 0.0,
+                       config.model.pooling)
     model.load_weights(str(run / weights))
     return LoadedRun(config, tokenizer, labels, model)

@@ -60,8 +60,8 @@ def encoder_and_tokenizer(config: Config):
         resolved = resolve_dimensions(model)
         encoder = build_encoder(resolved, tokenizer.vocabulary_size)
         return encoder, tokenizer, resolved
-    # The checkpoint fixes dimensions and vocabulary; dropout settings still come from the config.
-    resolved.dropout, resolved.head_dropout = model.dropout, model.head_dropout
+    # The checkpoint fixes dimensions and vocabulary; dropout and pooling still come from the config.
+    resolved.dropout, resolved.head_dropout, resolved.pooling = model.dropout, model.head_dropout, model.pooling
     return encoder, tokenizer, resolved
 
 
@@ -140,7 +140,7 @@ def finetune(
         if config.pipeline.max_seq_length > resolved.max_sequence_length:
             raise ValueError(f"pipeline.max_seq_length={config.pipeline.max_seq_length} is longer than the model's "
                              f"max_sequence_length={resolved.max_sequence_length}; lower --max-seq-length")
-        model = build_head(config.task, encoder, labels, resolved.head_dropout)
+        model = build_head(config.task, encoder, labels, resolved.head_dropout, resolved.pooling)
         model.fgm_epsilon = config.training.fgm_epsilon
         apply_freezing(model, config)
     if config.task == "token-classification":
