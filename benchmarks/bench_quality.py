@@ -4,7 +4,7 @@ SST-2 (full train set), MRPC (positive-class F1), CoNLL-2003 (entity F1), and "p
 rows with the same steps and hyper-parameters). Each result is written as soon as it is done.
 
     .venv/bin/python benchmarks/bench_quality.py --out bench-out/quality [--only sst2,mrpc,conll,pretraining]
-    .venv/bin/python benchmarks/bench_quality.py --out bench-out/quality --only pretraining-continued  # after it
+    .venv/bin/python benchmarks/bench_quality.py --out bench-out/quality --only pretraining-continued  # 2-3 h
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def _finetune_once(train: Path, dev: Path, out: Path, *args: str) -> dict:
 
 
 # (name, fine-tuning learning rate, extra flags), each the same for both inits; session 2 ran 3e-4, 1e-4 and 5e-5,
-# session 4 the rest (from scratch diverges at 1e-3: dev accuracy 0.509).
+# session 4 the others (results in BENCHMARKS.md; from scratch diverges at 1e-3: dev accuracy 0.509).
 CONTINUED_VARIANTS = [("lr_5e-4", "5e-4", ()),
                       ("lr_5e-4_mean", "5e-4", ("--set", "model.pooling=mean")),
                       ("lr_5e-4_frozen-embeddings", "5e-4", ("--set", "training.freeze_embeddings=true")),
