@@ -57,6 +57,12 @@ def conll(out: Path) -> dict:
                     "--set", "pipeline.bucket_boundaries=[32,64]")
 
 
+def _sst2_8k_args(lr: str, extra: tuple = ()) -> list[str]:
+    """Fine-tuning flags of every "pretraining pays" run (both inits, every variant): only the LR and extras vary."""
+    return ["--text-column", "sentence|content", "--label-column", "label", "--epochs", "3", "--batch-size", "32",
+            "--max-seq-length", "64", "--learning-rate", lr, "--set", "pipeline.bucket_boundaries=[16,32,48]", *extra]
+
+
 def pretraining_pays(out: Path) -> dict:
     wiki = [str(DATA / "wikitext2" / name) for name in ("valid.txt", "test.txt")]
     work = out / "pretraining"
@@ -71,8 +77,7 @@ def pretraining_pays(out: Path) -> dict:
     train = work / "sst2-8k.tsv"
     lines = (DATA / "sst2" / "train.tsv").read_text(encoding="utf-8").splitlines()[:8001]
     train.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    same = ["--text-column", "sentence|content", "--label-column", "label", "--epochs", "3", "--batch-size", "32",
-            "--max-seq-length", "64", "--learning-rate", "1e-4", "--set", "pipeline.bucket_boundaries=[16,32,48]"]
+    same = _sst2_8k_args("1e-4")
     dev = DATA / "sst2" / "dev.tsv"
     pretrained = finetune("classification", train, dev, work / "from-pretrained", "--pretrained-run",
                           str(work / "pretrained"), *same)
@@ -97,11 +102,6 @@ CONTINUED_VARIANTS = [("lr_5e-4", "5e-4", ()),
                       ("lr_1e-3", "1e-3", ())]
 
 
-def _continued_args(lr: str, extra: tuple) -> list[str]:
-    return ["--text-column", "sentence|content", "--label-column", "label", "--epochs", "3", "--batch-size", "32",
-            "--max-seq-length", "64", "--learning-rate", lr, "--set", "pipeline.bucket_boundaries=[16,32,48]", *extra]
-
-
 def pretraining_continued(out: Path) -> dict:
     """Pretraining pays, second try: the `pretraining` run's encoder pretrained 6,000 more steps with dynamic
     masking (fresh MLM/NSP heads and optimizer), then both inits fine-tuned with each of `CONTINUED_VARIANTS`."""
@@ -117,7 +117,7 @@ def pretraining_continued(out: Path) -> dict:
     results: dict = {"pretraining": pre}
     train, dev = work / "sst2-8k.tsv", DATA / "sst2" / "dev.tsv"
     for name, lr, extra in CONTINUED_VARIANTS:
-        same = _continued_args(lr, extra)
+        same = _sst2_8k_args(lr, extra)
         tag = name.removeprefix("lr_")
         pretrained = _finetune_once(train, dev, cont / f"from-pretrained-{tag}", "--pretrained-run", str(encoder),
                                     *same)

@@ -54,18 +54,17 @@ def test_mean_pooling_averages_real_tokens_only(encoder):
     np.testing.assert_allclose(clone(x), model(x), atol=1e-6)
     sequence = encoder({"token_ids": x["input_word_ids"], "segment_ids": x["input_type_ids"],
                         "padding_mask": x["input_mask"]})["sequence_output"].numpy()
-    kernel, bias = model.get_layer("logits").get_weights()
     mask = x["input_mask"][..., None]
-    expected = (sequence * mask).sum(1) / mask.sum(1) @ kernel + bias
-    np.testing.assert_allclose(model(x), expected, atol=1e-5)
-    # Padding positions do not move a mean-pooled prediction; they do not change the [CLS] one either.
+    mean = (sequence * mask).sum(1) / mask.sum(1)
+    kernel, bias = model.get_layer("logits").get_weights()
+    np.testing.assert_allclose(model(x), mean @ kernel + bias, atol=1e-5)
+    # Padding positions do not move a mean-pooled prediction.
     changed = {**x, "input_word_ids": x["input_word_ids"].copy()}
     changed["input_word_ids"][0, 4:] = 7
     np.testing.assert_allclose(model(changed)[0], model(x)[0], atol=1e-5)
     regressor = SequenceRegressor(encoder, dropout=0.0, pooling="mean")
     kernel, bias = regressor.get_layer("prediction").get_weights()
-    np.testing.assert_allclose(regressor(x), ((sequence * mask).sum(1) / mask.sum(1) @ kernel + bias)[:, 0],
-                               atol=1e-5)
+    np.testing.assert_allclose(regressor(x), (mean @ kernel + bias)[:, 0], atol=1e-5)
     with pytest.raises(ValueError, match="pooling: 'max' is not allowed"):
         SequenceClassifier(encoder, 2, pooling="max")
 
