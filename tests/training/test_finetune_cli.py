@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
+
 from tests.training.conftest import TINY_MODEL, write_conll, write_sentiment_tsv
 from tfpipe.cli.main import main
+from tfpipe.training.run_dir import load_pretrained_run
 
 
 def _last_json(capsys) -> dict:
@@ -108,6 +111,14 @@ def test_pretrain_then_finetune_from_the_run(tmp_path, vocab_file, capsys):
     assert metrics["optimizer_steps"] == 12
     assert {"mlm_accuracy", "mlm_loss", "nsp_accuracy"} <= set(metrics)
     assert (pre / "encoder.weights.h5").is_file()
+    # Continuing the run (as on domain text) starts from its encoder: at learning rate 0 it comes out unchanged.
+    more = tmp_path / "more"
+    assert main(["pretrain", "--data", str(data), "--pretrained-run", str(pre), "--output-dir", str(more),
+                 "--steps", "2", "--learning-rate", "0", "--set", "pipeline.batch_size=8", "--quiet"]) == 0
+    assert _last_json(capsys)["optimizer_steps"] == 2
+    assert f"pretrained_run: {pre}" in (more / "config.yaml").read_text()
+    before, after = (load_pretrained_run(run)[0].get_weights() for run in (pre, more))
+    assert len(before) == len(after) and all(np.array_equal(a, b) for a, b in zip(before, after))
     train = write_sentiment_tsv(tmp_path / "train.tsv", 32)
     run = tmp_path / "run"
     assert main(["finetune", "--task", "classification", "--train", str(train), "--text-column", "sentence",

@@ -41,13 +41,12 @@ def add_reader_args(parser: argparse.ArgumentParser, columns: bool = True, corpu
         group.add_argument("--drop-regex", metavar="REGEX", help="lines matching it are dropped")
 
 
-def add_model_args(parser: argparse.ArgumentParser, pretraining: bool = False) -> None:
+def add_model_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     source = group.add_mutually_exclusive_group()
     source.add_argument("--init-checkpoint", metavar="DIR",
                         help="Hugging Face BERT folder (config.json, model.safetensors, vocab.txt) or keras-hub preset")
-    if not pretraining:
-        source.add_argument("--pretrained-run", metavar="DIR", help="output directory of tfpipe pretrain")
+    source.add_argument("--pretrained-run", metavar="DIR", help="output directory of tfpipe pretrain")
     group.add_argument("--model-size", choices=["tiny", "mini", "small", "medium", "base", "custom"],
                        help="named size for a randomly initialised encoder (with --vocab)")
     group.add_argument("--learning-rate", type=float)

@@ -1,5 +1,6 @@
 """MLM+NSP pretraining from create-pretraining-data shards (from scratch with --vocab and --model-size, or
-continuing a checkpoint with --init-checkpoint), reporting MLM accuracy, MLM loss and NSP accuracy."""
+continuing a Hugging Face/keras-hub checkpoint with --init-checkpoint or an earlier `tfpipe pretrain` run with
+--pretrained-run, e.g. on domain text), reporting MLM accuracy, MLM loss and NSP accuracy."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vocab", help="vocab.txt the data was made with (from-scratch models)")
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--steps", type=int, help="optimizer steps")
-    add_model_args(parser, pretraining=True)
+    add_model_args(parser)
     add_config_args(parser)
 
 
