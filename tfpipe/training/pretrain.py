@@ -65,7 +65,7 @@ def pretrain(config: Config, data_dir: str | Path, output_dir: str | Path, verbo
                              masked_lm_prob=manifest["config"]["pretraining"]["masked_lm_prob"]).map(_as_keras)
     per_epoch = min(STEPS_PER_EPOCH, steps)
     epochs = math.ceil(steps / per_epoch)
-    history = fit_resumable(model, ds, per_epoch, epochs, run / "backup",
+    history = fit_resumable(model, ds, per_epoch, epochs, run / "backup", total_steps=steps,
                             callbacks=build_callbacks(run, config.training, None, chief=chief), verbose=verbose)
     last = {k: float(v[-1]) for k, v in history.items() if v}
     metrics = {"mlm_accuracy": last.get("mlm_accuracy"), "mlm_loss": last.get("mlm_loss"),

@@ -9,6 +9,7 @@ batches, and an interrupted epoch is finished with only its remaining steps.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import keras
 import tensorflow as tf
@@ -27,10 +28,29 @@ def steps_done(model: keras.Model, backup_dir: Path) -> int:
     return int(keras.ops.convert_to_numpy(model.optimizer._iterations))
 
 
+class StopAtStep(keras.callbacks.Callback):
+    """Ends `fit` once the optimizer has taken `steps` steps, inside an epoch if need be."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        if int(keras.ops.convert_to_numpy(self.model.optimizer._iterations)) >= self.steps:
+            self.model.stop_training = True
+
+
 def fit_resumable(
-    model: keras.Model, train: tf.data.Dataset, steps_per_epoch: int, epochs: int, backup_dir: Path, **fit_kwargs
+    model: keras.Model, train: tf.data.Dataset, steps_per_epoch: int, epochs: int, backup_dir: Path,
+    total_steps: Optional[int] = None, **fit_kwargs
 ) -> dict[str, list]:
-    """`model.fit` over an endless `train` stream for `epochs × steps_per_epoch` batches, resuming a backup."""
+    """`model.fit` over an endless `train` stream for `epochs × steps_per_epoch` batches, resuming a backup.
+
+    `total_steps` (at most that product) ends the run there instead: the last epoch is cut short, as when
+    pretraining's step count is not a multiple of its logging interval.
+    """
+    if total_steps is not None:
+        fit_kwargs["callbacks"] = [*fit_kwargs.get("callbacks", []), StopAtStep(total_steps)]
     done = steps_done(model, backup_dir)
     epoch, into = divmod(done, steps_per_epoch)
     history: dict[str, list] = {}
