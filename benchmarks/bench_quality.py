@@ -5,6 +5,9 @@ rows with the same steps and hyper-parameters). Each result is written as soon a
 
     .venv/bin/python benchmarks/bench_quality.py --out bench-out/quality [--only sst2,mrpc,conll,pretraining]
     .venv/bin/python benchmarks/bench_quality.py --out bench-out/quality --only pretraining-continued  # 2-3 h
+    .venv/bin/python benchmarks/bench_quality.py --out bench-out/quality --only pretraining-continued \
+        --variants lr_1e-3_probe,lr_5e-4_mean_seed1  # a subset of CONTINUED_VARIANTS
+    .venv/bin/python benchmarks/bench_quality.py --out bench-out/quality --only pretraining-task-adaptive,sst2-coverage
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from _common import MINILM, REPO, SHARED, TFPIPE_CLI, machine_info
@@ -99,24 +103,34 @@ CONTINUED_VARIANTS = [("lr_5e-4", "5e-4", ()),
                       ("lr_5e-4_mean", "5e-4", ("--set", "model.pooling=mean")),
                       ("lr_5e-4_frozen-embeddings", "5e-4", ("--set", "training.freeze_embeddings=true")),
                       ("lr_3e-4", "3e-4", ()), ("lr_1e-4", "1e-4", ()), ("lr_5e-5", "5e-5", ()),
-                      ("lr_1e-3", "1e-3", ())]
+                      ("lr_1e-3", "1e-3", ()),
+                      # session 5: a linear probe (whole encoder frozen, so only the head learns; mean pooling) ...
+                      ("lr_1e-3_probe", "1e-3", ("--set", "model.pooling=mean",
+                                                 "--set", "training.freeze_embeddings=true",
+                                                 "--set", "training.freeze_layers=4")),
+                      # ... and the best variant again with two more seeds (weights init and batch order)
+                      *((f"lr_5e-4_mean_seed{k}", "5e-4", ("--set", "model.pooling=mean", "--set",
+                                                          f"training.seed={k}", "--set", f"pipeline.seed={k}"))
+                        for k in (1, 2, 3, 4))]
 
 
-def pretraining_continued(out: Path) -> dict:
+def pretraining_continued(out: Path, variants: str = "") -> dict:
     """Pretraining pays, second try: the `pretraining` run's encoder pretrained 6,000 more steps with dynamic
     masking (fresh MLM/NSP heads and optimizer), then both inits fine-tuned with each of `CONTINUED_VARIANTS`."""
     work, cont = out / "pretraining", out / "pretraining-continued"
     encoder = cont / "pretrained"
     pre = {"skipped": "already pretrained"}
     if not (encoder / "encoder.weights.h5").is_file():  # the 6,000 steps take 35-70 min here: done once
-        pre = tfpipe("pretrain", "--data", str(work / "data"), "--vocab", str(work / "vocab.txt"), "--model-size",
-                     "mini", "--set", f"model.pretrained_run={work / 'pretrained'}", "--output-dir", str(encoder),
+        pre = tfpipe("pretrain", "--data", str(work / "data"), "--pretrained-run", str(work / "pretrained"),
+                     "--output-dir", str(encoder),
                      "--steps", "6000", "--learning-rate", "5e-4", "--set", "pipeline.batch_size=32",
                      "--set", "pipeline.dynamic_masking=true")
     pre["final"] = json.loads((encoder / "metrics.json").read_text())
     results: dict = {"pretraining": pre}
     train, dev = work / "sst2-8k.tsv", DATA / "sst2" / "dev.tsv"
     for name, lr, extra in CONTINUED_VARIANTS:
+        if variants and name not in variants.split(","):
+            continue
         same = _sst2_8k_args(lr, extra)
         tag = name.removeprefix("lr_")
         pretrained = _finetune_once(train, dev, cont / f"from-pretrained-{tag}", "--pretrained-run", str(encoder),
@@ -128,14 +142,76 @@ def pretraining_continued(out: Path) -> dict:
     return results
 
 
+def pretraining_task_adaptive(out: Path) -> dict:
+    """Not the issue's criterion (that is WikiText-2 alone), a reading of it: the WikiText-2 encoder pretrained
+    further on the 8k fine-tuning rows' own text (task-adaptive MLM, no labels), and a control pretrained on that
+    text alone from random initialisation; both fine-tuned as `CONTINUED_VARIANTS`' best (LR 5e-4, mean pooling)."""
+    work, cont, tapt = out / "pretraining", out / "pretraining-continued", out / "pretraining-task-adaptive"
+    text = tapt / "sst2-8k.txt"  # one row per document: its NSP pairs are all random-next, only the MLM counts
+    if not (tapt / "data" / "manifest.json").is_file():
+        tapt.mkdir(parents=True, exist_ok=True)
+        rows = (work / "sst2-8k.tsv").read_text(encoding="utf-8").splitlines()[1:]
+        text.write_text("\n\n".join(row.split("\t", 1)[1] for row in rows) + "\n", encoding="utf-8")
+        tfpipe("create-pretraining-data", "--input", str(text), "--vocab", str(work / "vocab.txt"), "--output-dir",
+               str(tapt / "data"), "--dupe-factor", "10", "--num-shards", "4", "--max-seq-length", "64",
+               "--max-predictions-per-seq", "10")
+    steps = ("--steps", "1500", "--learning-rate", "5e-4", "--set", "pipeline.batch_size=32",
+             "--set", "pipeline.dynamic_masking=true")
+    inits = {"wikitext_then_task": ("--pretrained-run", str(cont / "pretrained")),
+             "task_only": ("--vocab", str(work / "vocab.txt"), "--model-size", "mini")}
+    train, dev = work / "sst2-8k.tsv", DATA / "sst2" / "dev.tsv"
+    same = _sst2_8k_args("5e-4", ("--set", "model.pooling=mean"))
+    results: dict = {"from_scratch": _finetune_once(train, dev, cont / "from-scratch-5e-4_mean", "--model-size",
+                                                    "mini", "--vocab", str(work / "vocab.txt"), *same)}
+    for name, init in inits.items():
+        encoder = tapt / f"pretrained-{name}"
+        if not (encoder / "encoder.weights.h5").is_file():
+            results[f"pretraining_{name}"] = tfpipe("pretrain", "--data", str(tapt / "data"), *init,
+                                                    "--output-dir", str(encoder), *steps)
+        results[f"final_{name}"] = json.loads((encoder / "metrics.json").read_text())
+        results[name] = _finetune_once(train, dev, tapt / f"from-{name}", "--pretrained-run", str(encoder), *same)
+        results[f"gain_pt_{name}"] = round(100 * (results[name]["accuracy"] - results["from_scratch"]["accuracy"]), 2)
+    return results
+
+
+def sst2_coverage(out: Path) -> dict:
+    """How much of SST-2 dev's vocabulary the 8k fine-tuning rows already hold, and how much of the rest WikiText-2
+    could teach (words it has at least 5 times); plain word counts, lower-cased, split on spaces as both corpora
+    are already tokenized."""
+    def words(lines: list[str]) -> Counter:
+        return Counter(word for line in lines for word in line.lower().split())
+
+    def sentences(path: Path) -> list[str]:  # SST-2: label<TAB>text, a header line
+        return [line.split("\t", 1)[1] for line in path.read_text(encoding="utf-8").splitlines()[1:]]
+
+    work = out / "pretraining"
+    train, dev = words(sentences(work / "sst2-8k.tsv")), words(sentences(DATA / "sst2" / "dev.tsv"))
+    wiki = words([line for name in ("valid.txt", "test.txt")
+                  for line in (DATA / "wikitext2" / name).read_text(encoding="utf-8").splitlines()])
+    vocab = set((work / "vocab.txt").read_text(encoding="utf-8").splitlines())
+    total = sum(dev.values())
+
+    def share(keep) -> float:
+        return round(sum(n for word, n in dev.items() if keep(word)) / total, 4)
+
+    examples = ("charming", "lame", "delightful", "tedious", "mediocre", "terrific", "dull", "masterpiece")
+    return {"dev_words": total, "in_8k_rows": share(lambda w: w in train),
+            "not_in_8k_rows_but_5x_in_wikitext": share(lambda w: w not in train and wiki[w] >= 5),
+            "whole_word_in_vocab": share(lambda w: w in vocab),
+            "examples": {w: {"8k_rows": train[w], "wikitext": wiki[w]} for w in examples}}
+
+
 RUNS = {"sst2": sst2, "mrpc": mrpc, "conll": conll, "pretraining": pretraining_pays,
-        "pretraining-continued": pretraining_continued}
+        "pretraining-continued": pretraining_continued, "pretraining-task-adaptive": pretraining_task_adaptive,
+        "sst2-coverage": sst2_coverage}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "quality")
-    parser.add_argument("--only", default=",".join(RUNS))
+    parser.add_argument("--only", default="sst2,mrpc,conll,pretraining",
+                        help=f"comma-separated, of: {', '.join(RUNS)} (default: the issue's four)")
+    parser.add_argument("--variants", default="", help="pretraining-continued: only these CONTINUED_VARIANTS")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "quality.json"
@@ -143,7 +219,9 @@ def main() -> None:
     results["machine"] = machine_info()
     for name in args.only.split(","):
         try:
-            results[name] = RUNS[name](args.out)
+            run = RUNS[name]
+            done = run(args.out, args.variants) if run is pretraining_continued else run(args.out)
+            results[name] = {**results.get(name, {}), **done}  # a --variants subset keeps the other variants
         except RuntimeError as error:
             results[name] = {"error": str(error)[-2000:]}
         slim = {k: v for k, v in results[name].items() if k not in ("per_class", "per_type", "confusion_matrix")}
