@@ -29,14 +29,24 @@ def steps_done(model: keras.Model, backup_dir: Path) -> int:
 
 
 class StopAtStep(keras.callbacks.Callback):
-    """Ends `fit` once the optimizer has taken `steps` steps, inside an epoch if need be."""
+    """Ends `fit` once the optimizer has taken `steps` steps, inside an epoch if need be (with
+    `steps_per_execution` k, at the end of the k-step execution that reaches it)."""
 
     def __init__(self, steps: int) -> None:
         super().__init__()
         self.steps = steps
 
+    def on_train_begin(self, logs=None) -> None:
+        # Read the counter once and count batches after: reading it every step would sync the host each step.
+        self._taken = int(keras.ops.convert_to_numpy(self.model.optimizer._iterations))
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self._last = -1
+
     def on_train_batch_end(self, batch, logs=None) -> None:
-        if int(keras.ops.convert_to_numpy(self.model.optimizer._iterations)) >= self.steps:
+        self._taken += batch - self._last  # `batch` is the last batch index of the execution
+        self._last = batch
+        if self._taken >= self.steps:
             self.model.stop_training = True
 
 
