@@ -53,11 +53,11 @@ def test_sigkill_then_restart_finishes_with_the_same_steps(tmp_path, vocab_file)
 def _fit_to(total: int, backup, epochs: int) -> tuple[keras.Model, dict]:
     model = make_model()
     model.compile(optimizer=build_optimizer(TrainingConfig(), total),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), run_eagerly=True)
     x, y = make_batch(4)
     train = tf.data.Dataset.from_tensors((x, y)).repeat()
-    # A backup after every step, kept at the end: the state a run killed at its last step would leave.
-    keep = keras.callbacks.BackupAndRestore(str(backup), save_freq=1, delete_checkpoint=False)
+    # A backup every 2 steps, kept at the end: the state a run killed right after its last step would leave.
+    keep = keras.callbacks.BackupAndRestore(str(backup), save_freq=2, delete_checkpoint=False)
     history = fit_resumable(model, train, steps_per_epoch=4, epochs=epochs, backup_dir=backup, total_steps=total,
                             callbacks=[keep], verbose=0)
     return model, history
