@@ -61,6 +61,11 @@ def conll(out: Path) -> dict:
                     "--set", "pipeline.bucket_boundaries=[32,64]")
 
 
+def _sst2_texts(path: Path) -> list[str]:
+    """The texts of an SST-2 TSV (label<TAB>text, a header line), in file order."""
+    return [line.split("\t", 1)[1] for line in path.read_text(encoding="utf-8").splitlines()[1:]]
+
+
 def _sst2_8k_args(lr: str, extra: tuple = ()) -> list[str]:
     """Fine-tuning flags of every "pretraining pays" run (both inits, every variant): only the LR and extras vary."""
     return ["--text-column", "sentence|content", "--label-column", "label", "--epochs", "3", "--batch-size", "32",
@@ -114,6 +119,20 @@ CONTINUED_VARIANTS = [("lr_5e-4", "5e-4", ()),
                         for k in (1, 2, 3, 4))]
 
 
+def _variant_args(name: str) -> list[str]:
+    """The fine-tuning flags of one of `CONTINUED_VARIANTS`, by name."""
+    lr, extra = next((lr, extra) for variant, lr, extra in CONTINUED_VARIANTS if variant == name)
+    return _sst2_8k_args(lr, extra)
+
+
+def _from_scratch_once(out: Path, name: str) -> dict:
+    """The from-scratch fine-tune of variant `name`, run once and shared by every comparison that needs it."""
+    work = out / "pretraining"
+    return _finetune_once(work / "sst2-8k.tsv", DATA / "sst2" / "dev.tsv",
+                          out / "pretraining-continued" / f"from-scratch-{name.removeprefix('lr_')}",
+                          "--model-size", "mini", "--vocab", str(work / "vocab.txt"), *_variant_args(name))
+
+
 def pretraining_continued(out: Path, variants: str = "") -> dict:
     """Pretraining pays, second try: the `pretraining` run's encoder pretrained 6,000 more steps with dynamic
     masking (fresh MLM/NSP heads and optimizer), then both inits fine-tuned with each of `CONTINUED_VARIANTS`."""
@@ -128,15 +147,12 @@ def pretraining_continued(out: Path, variants: str = "") -> dict:
     pre["final"] = json.loads((encoder / "metrics.json").read_text())
     results: dict = {"pretraining": pre}
     train, dev = work / "sst2-8k.tsv", DATA / "sst2" / "dev.tsv"
-    for name, lr, extra in CONTINUED_VARIANTS:
+    for name, _, _ in CONTINUED_VARIANTS:
         if variants and name not in variants.split(","):
             continue
-        same = _sst2_8k_args(lr, extra)
-        tag = name.removeprefix("lr_")
-        pretrained = _finetune_once(train, dev, cont / f"from-pretrained-{tag}", "--pretrained-run", str(encoder),
-                                    *same)
-        scratch = _finetune_once(train, dev, cont / f"from-scratch-{tag}", "--model-size", "mini", "--vocab",
-                                 str(work / "vocab.txt"), *same)
+        pretrained = _finetune_once(train, dev, cont / f"from-pretrained-{name.removeprefix('lr_')}",
+                                    "--pretrained-run", str(encoder), *_variant_args(name))
+        scratch = _from_scratch_once(out, name)
         results[name] = {"from_pretrained": pretrained, "from_scratch": scratch,
                          "gain_pt": round(100 * (pretrained["accuracy"] - scratch["accuracy"]), 2)}
     return results
@@ -147,11 +163,10 @@ def pretraining_task_adaptive(out: Path) -> dict:
     further on the 8k fine-tuning rows' own text (task-adaptive MLM, no labels), and a control pretrained on that
     text alone from random initialisation; both fine-tuned as `CONTINUED_VARIANTS`' best (LR 5e-4, mean pooling)."""
     work, cont, tapt = out / "pretraining", out / "pretraining-continued", out / "pretraining-task-adaptive"
-    text = tapt / "sst2-8k.txt"  # one row per document: its NSP pairs are all random-next, only the MLM counts
+    text = tapt / "sst2-8k.txt"  # one row a document: a one-sentence one's actual-next pairs are its two halves
     if not (tapt / "data" / "manifest.json").is_file():
         tapt.mkdir(parents=True, exist_ok=True)
-        rows = (work / "sst2-8k.tsv").read_text(encoding="utf-8").splitlines()[1:]
-        text.write_text("\n\n".join(row.split("\t", 1)[1] for row in rows) + "\n", encoding="utf-8")
+        text.write_text("\n\n".join(_sst2_texts(work / "sst2-8k.tsv")) + "\n", encoding="utf-8")
         tfpipe("create-pretraining-data", "--input", str(text), "--vocab", str(work / "vocab.txt"), "--output-dir",
                str(tapt / "data"), "--dupe-factor", "10", "--num-shards", "4", "--max-seq-length", "64",
                "--max-predictions-per-seq", "10")
@@ -160,16 +175,16 @@ def pretraining_task_adaptive(out: Path) -> dict:
     inits = {"wikitext_then_task": ("--pretrained-run", str(cont / "pretrained")),
              "task_only": ("--vocab", str(work / "vocab.txt"), "--model-size", "mini")}
     train, dev = work / "sst2-8k.tsv", DATA / "sst2" / "dev.tsv"
-    same = _sst2_8k_args("5e-4", ("--set", "model.pooling=mean"))
-    results: dict = {"from_scratch": _finetune_once(train, dev, cont / "from-scratch-5e-4_mean", "--model-size",
-                                                    "mini", "--vocab", str(work / "vocab.txt"), *same)}
+    best = "lr_5e-4_mean"
+    results: dict = {"from_scratch": _from_scratch_once(out, best)}
     for name, init in inits.items():
         encoder = tapt / f"pretrained-{name}"
         if not (encoder / "encoder.weights.h5").is_file():
             results[f"pretraining_{name}"] = tfpipe("pretrain", "--data", str(tapt / "data"), *init,
                                                     "--output-dir", str(encoder), *steps)
         results[f"final_{name}"] = json.loads((encoder / "metrics.json").read_text())
-        results[name] = _finetune_once(train, dev, tapt / f"from-{name}", "--pretrained-run", str(encoder), *same)
+        results[name] = _finetune_once(train, dev, tapt / f"from-{name}", "--pretrained-run", str(encoder),
+                                       *_variant_args(best))
         results[f"gain_pt_{name}"] = round(100 * (results[name]["accuracy"] - results["from_scratch"]["accuracy"]), 2)
     return results
 
@@ -181,11 +196,8 @@ def sst2_coverage(out: Path) -> dict:
     def words(lines: list[str]) -> Counter:
         return Counter(word for line in lines for word in line.lower().split())
 
-    def sentences(path: Path) -> list[str]:  # SST-2: label<TAB>text, a header line
-        return [line.split("\t", 1)[1] for line in path.read_text(encoding="utf-8").splitlines()[1:]]
-
     work = out / "pretraining"
-    train, dev = words(sentences(work / "sst2-8k.tsv")), words(sentences(DATA / "sst2" / "dev.tsv"))
+    train, dev = words(_sst2_texts(work / "sst2-8k.tsv")), words(_sst2_texts(DATA / "sst2" / "dev.tsv"))
     wiki = words([line for name in ("valid.txt", "test.txt")
                   for line in (DATA / "wikitext2" / name).read_text(encoding="utf-8").splitlines()])
     vocab = set((work / "vocab.txt").read_text(encoding="utf-8").splitlines())
