@@ -12,6 +12,8 @@ import sys
 import time
 
 import keras
+import numpy as np
+import pytest
 import tensorflow as tf
 
 from tests.training.conftest import TINY_MODEL, write_sentiment_tsv
@@ -50,7 +52,7 @@ def test_sigkill_then_restart_finishes_with_the_same_steps(tmp_path, vocab_file)
     assert saved["epoch"] * 100 + saved["batch"] <= 200 - sum(steps)  # at least the last backup was skipped
 
 
-def _fit_to(total: int, backup, epochs: int) -> tuple[keras.Model, dict]:
+def _fit_to(total: int, backup, epochs: int) -> tuple[keras.Model, dict, int]:
     model = make_model()
     model.compile(optimizer=build_optimizer(TrainingConfig(), total),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), run_eagerly=True)
@@ -58,18 +60,121 @@ def _fit_to(total: int, backup, epochs: int) -> tuple[keras.Model, dict]:
     train = tf.data.Dataset.from_tensors((x, y)).repeat()
     # A backup every 2 steps, kept at the end: the state a run killed right after its last step would leave.
     keep = keras.callbacks.BackupAndRestore(str(backup), save_freq=2, delete_checkpoint=False)
+    count = CountSteps()
     history = fit_resumable(model, train, steps_per_epoch=4, epochs=epochs, backup_dir=backup, total_steps=total,
-                            callbacks=[keep], verbose=0)
-    return model, history
+                            callbacks=[keep, count], verbose=0)
+    return model, history, count.steps
 
 
 def test_total_steps_cuts_the_last_epoch_short_and_resumes_inside_it(tmp_path):
     # Pretraining's --steps need not be a multiple of its logging interval: 10 steps at 4 a epoch are 4 + 4 + 2.
-    model, history = _fit_to(10, tmp_path / "fresh", epochs=3)
+    model, history, _ = _fit_to(10, tmp_path / "fresh", epochs=3)
     assert int(model.optimizer.iterations.numpy()) == 10 and len(history["loss"]) == 3
     # A run backed up after 6 steps (inside its second epoch) and restarted for 10 finishes that epoch's 2 steps,
     # then 2 of the third: it ends at 10, not 12, and reruns nothing.
     _fit_to(6, tmp_path / "resumed", epochs=2)
-    model, history = _fit_to(10, tmp_path / "resumed", epochs=3)
-    assert int(model.optimizer.iterations.numpy()) == 10
-    assert len(history["loss"]) == 2
+    model, history, ran = _fit_to(10, tmp_path / "resumed", epochs=3)
+    assert int(model.optimizer.iterations.numpy()) == 10 and ran == 4
+    assert len(history["loss"]) == 3  # the first epoch's from before the restart, then the two it ran
+
+
+class Killed(Exception):
+    pass
+
+
+class KillAtStep(keras.callbacks.Callback):
+    """Raises after the optimizer's `step`-th step (counted over restarts): no `on_train_end`, so backups stay as
+    a SIGKILL leaves them."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__()
+        self.step = step
+
+    def on_train_begin(self, logs=None) -> None:
+        self._taken = int(self.model.optimizer.iterations.numpy())
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self._taken += 1
+        if self._taken == self.step:
+            raise Killed(self.step)
+
+
+class CountSteps(keras.callbacks.Callback):
+    """Batches run by this process, over all its `fit` calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self.steps += 1
+
+
+def _run(folder, epochs: int, save_freq: int, kill_at: int | None = None, patience: int = 0):
+    """Fits the same tiny model from the same initial weights, 4 steps an epoch, optionally killed at a step;
+    the run keeps its best checkpoint on the (training) loss and may stop early on it."""
+    keras.utils.set_random_seed(0)
+    model = make_model()
+    model.compile(optimizer=build_optimizer(TrainingConfig(), 4 * epochs),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), run_eagerly=True)
+    x, y = make_batch(4)
+    train = tf.data.Dataset.from_tensors((x, y)).repeat()
+    # Maximising the loss: the best epoch is an early one, so a restart that forgot it would overwrite it.
+    best = keras.callbacks.ModelCheckpoint(str(folder / "best.weights.h5"), monitor="loss", mode="max",
+                                           save_best_only=True, save_weights_only=True)
+    count = CountSteps()
+    callbacks = [keras.callbacks.BackupAndRestore(str(folder / "backup"), save_freq=save_freq,
+                                                  delete_checkpoint=True), best, count]
+    if patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="loss", mode="max", patience=patience))
+    if kill_at:
+        callbacks.append(KillAtStep(kill_at))
+    try:
+        history = fit_resumable(model, train, steps_per_epoch=4, epochs=epochs, backup_dir=folder / "backup",
+                                callbacks=callbacks, verbose=0)
+    except Killed:
+        return None
+    return model, history, best.best, count.steps
+
+
+def test_a_kill_right_after_finishing_an_interrupted_epoch_resumes_there_not_from_step_0(tmp_path):
+    assert _run(tmp_path, 3, save_freq=3, kill_at=5) is None  # backed up at step 3, inside the first epoch
+    # The restart finishes epoch 1 (step 4), then is killed at step 5, before the next step-based backup (6).
+    assert _run(tmp_path, 3, save_freq=3, kill_at=5) is None
+    model, history, _, ran = _run(tmp_path, 3, save_freq=3)
+    assert int(model.optimizer.iterations.numpy()) == 12
+    assert ran == 8  # from the end of the first epoch, not from step 0
+    assert len(history["loss"]) == 3  # the history covers the epochs before the restarts
+    assert not (tmp_path / "backup").exists()  # deleted at the end, as BackupAndRestore does
+
+
+def test_a_backup_on_an_epochs_last_step_resumes_at_the_next_epoch(tmp_path):
+    # Backed up at step 8, the last of epoch 2: BackupAndRestore's metadata still says epoch 2 (it saves before the
+    # epoch ends), which would make the restart run epochs 2 and 3 again from step 8 — 16 steps, not 12.
+    assert _run(tmp_path, 3, save_freq=4, kill_at=9) is None
+    model, history, _, ran = _run(tmp_path, 3, save_freq=4)
+    assert int(model.optimizer.iterations.numpy()) == 12 and ran == 4
+    assert len(history["loss"]) == 3
+
+
+@pytest.mark.parametrize("kill_at,save_freq", [(9, 4), (10, 3)], ids=["at-an-epoch-start", "inside-an-epoch"])
+def test_best_checkpoint_and_early_stopping_survive_a_restart(tmp_path, kill_at, save_freq):
+    model, history, best, _ = _run(tmp_path / "whole", 6, save_freq, patience=2)
+    steps = int(model.optimizer.iterations.numpy())
+    assert steps < 24, "the uninterrupted run must stop early for this test to mean anything"
+    assert kill_at < steps
+
+    assert _run(tmp_path / "killed", 6, save_freq, kill_at=kill_at, patience=2) is None
+    model, resumed_history, resumed_best, _ = _run(tmp_path / "killed", 6, save_freq, patience=2)
+    assert int(model.optimizer.iterations.numpy()) == steps  # early stopping kept its patience
+    assert resumed_best == pytest.approx(best, abs=1e-6)
+    # Every epoch is in the history; an interrupted epoch's training loss averages only the batches run after the
+    # restart, so only the epochs before it are compared.
+    assert len(resumed_history["loss"]) == len(history["loss"])
+    assert resumed_history["loss"][:2] == pytest.approx(history["loss"][:2], abs=1e-6)
+    # The best checkpoint is the uninterrupted run's, not the first epoch after the restart.
+    whole, killed = make_model(), make_model()
+    whole.load_weights(str(tmp_path / "whole" / "best.weights.h5"))
+    killed.load_weights(str(tmp_path / "killed" / "best.weights.h5"))
+    for a, b in zip(whole.weights, killed.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)

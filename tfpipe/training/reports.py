@@ -12,12 +12,19 @@ matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def read_history(history_csv: Path) -> list[dict[str, str]]:
+    """The CSV log's rows, one per epoch in epoch order: a restarted run appends the epochs it runs again, and
+    the last row of each epoch is the one that counts."""
+    if not history_csv.is_file():
+        return []
+    with history_csv.open(encoding="utf-8") as handle:
+        rows = {int(r["epoch"]): r for r in csv.DictReader(handle)}
+    return [rows[e] for e in sorted(rows)]
+
+
 def plot_history(history_csv: Path, output: Path) -> Optional[Path]:
     """One panel per metric (train and validation); None when there is no history yet."""
-    if not history_csv.is_file():
-        return None
-    with history_csv.open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_history(history_csv)
     if not rows:
         return None
     names = [k for k in rows[0] if k not in ("epoch", "learning_rate") and not k.startswith("val_")]
