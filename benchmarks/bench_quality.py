@@ -8,6 +8,7 @@ rows with the same steps and hyper-parameters). Each result is written as soon a
     .venv/bin/python benchmarks/bench_quality.py --out bench-out/quality --only pretraining-continued \
         --variants lr_1e-3_probe,lr_5e-4_mean_seed1  # a subset of CONTINUED_VARIANTS
     .venv/bin/python benchmarks/bench_quality.py --out bench-out/quality --only pretraining-task-adaptive,sst2-coverage
+    .venv/bin/python benchmarks/bench_quality.py --out bench-out/quality --only pretraining-longer  # ~1.5 h
 """
 
 from __future__ import annotations
@@ -133,19 +134,24 @@ def _from_scratch_once(out: Path, name: str) -> dict:
                           "--model-size", "mini", "--vocab", str(work / "vocab.txt"), *_variant_args(name))
 
 
-def pretraining_continued(out: Path, variants: str = "") -> dict:
-    """Pretraining pays, second try: the `pretraining` run's encoder pretrained 6,000 more steps with dynamic
-    masking (fresh MLM/NSP heads and optimizer), then both inits fine-tuned with each of `CONTINUED_VARIANTS`."""
-    work, cont = out / "pretraining", out / "pretraining-continued"
-    encoder = cont / "pretrained"
+def _continue_pretraining(out: Path, start: Path, encoder: Path) -> dict:
+    """`start`'s encoder pretrained 6,000 more steps on the WikiText-2 instances with dynamic masking (fresh MLM/NSP
+    heads and optimizer), once: 35-70 min here."""
     pre = {"skipped": "already pretrained"}
-    if not (encoder / "encoder.weights.h5").is_file():  # the 6,000 steps take 35-70 min here: done once
-        pre = tfpipe("pretrain", "--data", str(work / "data"), "--pretrained-run", str(work / "pretrained"),
+    if not (encoder / "encoder.weights.h5").is_file():
+        pre = tfpipe("pretrain", "--data", str(out / "pretraining" / "data"), "--pretrained-run", str(start),
                      "--output-dir", str(encoder),
                      "--steps", "6000", "--learning-rate", "5e-4", "--set", "pipeline.batch_size=32",
                      "--set", "pipeline.dynamic_masking=true")
-    pre["final"] = json.loads((encoder / "metrics.json").read_text())
-    results: dict = {"pretraining": pre}
+    return {**pre, "final": json.loads((encoder / "metrics.json").read_text())}
+
+
+def pretraining_continued(out: Path, variants: str = "") -> dict:
+    """Pretraining pays, second try: the `pretraining` run's encoder pretrained 6,000 more steps, then both inits
+    fine-tuned with each of `CONTINUED_VARIANTS`."""
+    work, cont = out / "pretraining", out / "pretraining-continued"
+    encoder = cont / "pretrained"
+    results: dict = {"pretraining": _continue_pretraining(out, work / "pretrained", encoder)}
     train, dev = work / "sst2-8k.tsv", DATA / "sst2" / "dev.tsv"
     for name, _, _ in CONTINUED_VARIANTS:
         if variants and name not in variants.split(","):
@@ -189,6 +195,28 @@ def pretraining_task_adaptive(out: Path) -> dict:
     return results
 
 
+def pretraining_longer(out: Path) -> dict:
+    """Session 6: the 9,000-step encoder of `pretraining-continued` pretrained 6,000 steps more (15,000 in all), then
+    fine-tuned as the best variant over the same five seeds; the from-scratch runs are the ones already made."""
+    longer = out / "pretraining-longer"
+    encoder = longer / "pretrained"
+    results: dict = {"pretraining": _continue_pretraining(out, out / "pretraining-continued" / "pretrained", encoder)}
+    train, dev = out / "pretraining" / "sst2-8k.tsv", DATA / "sst2" / "dev.tsv"
+    gains = []
+    for name in ("lr_5e-4_mean", *(f"lr_5e-4_mean_seed{k}" for k in (1, 2, 3, 4))):
+        pretrained = _finetune_once(train, dev, longer / f"from-pretrained-{name.removeprefix('lr_')}",
+                                    "--pretrained-run", str(encoder), *_variant_args(name))
+        scratch = _from_scratch_once(out, name)
+        gains.append(100 * (pretrained["accuracy"] - scratch["accuracy"]))
+        results[name] = {"from_pretrained": pretrained["accuracy"], "from_scratch": scratch["accuracy"],
+                         "gain_pt": round(gains[-1], 2)}
+    mean = sum(gains) / len(gains)
+    spread = (sum((g - mean) ** 2 for g in gains) / (len(gains) - 1)) ** 0.5
+    results["mean_gain_pt"] = round(mean, 2)
+    results["gain_standard_error_pt"] = round(spread / len(gains) ** 0.5, 2)
+    return results
+
+
 def sst2_coverage(out: Path) -> dict:
     """How much of SST-2 dev's vocabulary the 8k fine-tuning rows already hold, and how much of the rest WikiText-2
     could teach (words it has at least 5 times); plain word counts, lower-cased, split on spaces as both corpora
@@ -215,7 +243,7 @@ def sst2_coverage(out: Path) -> dict:
 
 RUNS = {"sst2": sst2, "mrpc": mrpc, "conll": conll, "pretraining": pretraining_pays,
         "pretraining-continued": pretraining_continued, "pretraining-task-adaptive": pretraining_task_adaptive,
-        "sst2-coverage": sst2_coverage}
+        "pretraining-longer": pretraining_longer, "sst2-coverage": sst2_coverage}
 
 
 def main() -> None:

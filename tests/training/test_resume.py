@@ -20,7 +20,7 @@ from tests.training.conftest import TINY_MODEL, write_sentiment_tsv
 from tests.training.test_options import make_batch, make_model
 from tfpipe.config.schemas import TrainingConfig
 from tfpipe.training.optimizers import build_optimizer
-from tfpipe.training.resume import fit_resumable
+from tfpipe.training.resume import EpochMemory, fit_resumable
 
 
 def test_sigkill_then_restart_finishes_with_the_same_steps(tmp_path, vocab_file):
@@ -178,3 +178,9 @@ def test_best_checkpoint_and_early_stopping_survive_a_restart(tmp_path, kill_at,
     killed.load_weights(str(tmp_path / "killed" / "best.weights.h5"))
     for a, b in zip(whole.weights, killed.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
+def test_a_damaged_epoch_log_is_a_clear_error_naming_it(tmp_path):
+    (tmp_path / "epoch_logs.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"epoch_logs\.json: not the JSON this run wrote"):
+        EpochMemory(tmp_path, 1, [])

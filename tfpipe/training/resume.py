@@ -71,7 +71,11 @@ class EpochMemory(keras.callbacks.Callback):
     def __init__(self, backup_dir: Path, resumed_epoch: int, callbacks: list) -> None:
         super().__init__()
         self.path = Path(backup_dir) / EPOCH_LOGS
-        saved = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        try:
+            saved = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        except ValueError as error:  # written atomically by this class, so only a hand edit gets here
+            raise ValueError(f"{self.path}: not the JSON this run wrote ({error}); delete it to resume without "
+                             "the earlier epochs' logs") from None
         # Epochs at or after the one resumed are run again; their old logs are dropped.
         self.epochs = {int(e): logs for e, logs in saved.items() if int(e) < resumed_epoch}
         self.monitors = [c for c in callbacks
