@@ -95,6 +95,18 @@ def test_regression_round_trip(tmp_path, vocab_file, capsys):
     assert isinstance(first["prediction"], float) and first["label"] == "-1.0"
 
 
+def test_training_steps_ends_the_run_inside_its_last_epoch(tmp_path, vocab_file, capsys):
+    train = write_sentiment_tsv(tmp_path / "train.tsv", 40)  # 5 steps an epoch at batch 8
+    run = tmp_path / "run"
+    assert main(["finetune", "--task", "classification", "--train", str(train), "--validation", str(train),
+                 "--text-column", "sentence", "--label-column", "label", "--vocab", str(vocab_file),
+                 "--output-dir", str(run), "--batch-size", "8", *TINY_MODEL, "--set", "training.steps=7"]) == 0
+    training = json.loads((run / "metrics.json").read_text())["training"]
+    assert training["optimizer_steps"] == 7 and training["epochs_run"] == 2  # 5 + 2, not 10
+    with (run / "history.csv").open() as handle:
+        assert len(list(csv.DictReader(handle))) == 2  # the cut epoch was validated and logged
+
+
 def test_pretrain_then_finetune_from_the_run(tmp_path, vocab_file, capsys):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n\n".join(f"The cat sat on the mat {i}. The dog ran fast. A movie is good."

@@ -141,7 +141,7 @@ class ModelConfig:
 @dataclass
 class TrainingConfig:
     epochs: int = bounded(3, 1)
-    steps: Optional[int] = None  # total optimizer steps (pretraining); overrides epochs
+    steps: Optional[int] = None  # total optimizer steps; overrides epochs (the last one is cut short)
     learning_rate: float = bounded(5e-5, 0.0)
     optimizer: str = choice("adamw", ("adamw", "lamb", "sgd"))
     weight_decay: float = bounded(0.01, 0.0)

@@ -166,7 +166,7 @@ def finetune(
     mode = "min" if config.task == "regression" else "max"
     history = fit_resumable(
         model, train, steps_per_epoch, config.training.epochs, (run if chief else worker_dir(run)) / "backup",
-        validation_data=validation,
+        total_steps=config.training.steps, validation_data=validation,
         callbacks=build_callbacks(run if chief else worker_dir(run), config.training, monitor, mode, chief),
         class_weight=_class_weights(train_records, labels, config) if labels else None, verbose=verbose)
     steps_done = int(keras.ops.convert_to_numpy(model.optimizer._iterations))
