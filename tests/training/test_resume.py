@@ -167,6 +167,7 @@ def test_best_checkpoint_and_early_stopping_survive_a_restart(tmp_path, kill_at,
     assert _run(tmp_path / "killed", 6, save_freq, kill_at=kill_at, patience=2) is None
     model, resumed_history, resumed_best, _ = _run(tmp_path / "killed", 6, save_freq, patience=2)
     assert int(model.optimizer.iterations.numpy()) == steps  # early stopping kept its patience
+    assert not (tmp_path / "killed" / "backup").exists()  # deleted at the end, stopped inside the resumed epoch too
     assert resumed_best == pytest.approx(best, abs=1e-6)
     # Every epoch is in the history; an interrupted epoch's training loss averages only the batches run after the
     # restart, so only the epochs before it are compared.

@@ -12,6 +12,7 @@ beside the backup and replayed into them.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Optional
@@ -73,7 +74,7 @@ class EpochMemory(keras.callbacks.Callback):
         self.path = Path(backup_dir) / EPOCH_LOGS
         try:
             saved = json.loads(self.path.read_text()) if self.path.is_file() else {}
-        except ValueError as error:  # written atomically by this class, so only a hand edit gets here
+        except ValueError as error:  # replaced whole by this class: a hand edit, or a crash of the OS before a flush
             raise ValueError(f"{self.path}: not the JSON this run wrote ({error}); delete it to resume without "
                              "the earlier epochs' logs") from None
         # Epochs at or after the one resumed are run again; their old logs are dropped.
@@ -94,7 +95,9 @@ class EpochMemory(keras.callbacks.Callback):
             if isinstance(callback, keras.callbacks.EarlyStopping):
                 for epoch, epoch_logs in past:  # its own rule, epoch by epoch: best, wait, best_epoch
                     callback.on_epoch_end(epoch, epoch_logs)
-                callback.best_weights = None  # those it took now are not that epoch's
+                # The weights it took now are not that epoch's; with restore_best_weights the first epoch after
+                # the restart counts as the best one's weights (a known limit: keep ModelCheckpoint for the best).
+                callback.best_weights = None
             else:
                 for _, epoch_logs in past:
                     value = epoch_logs.get(callback.monitor)
@@ -104,7 +107,7 @@ class EpochMemory(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None) -> None:
         self.epochs[epoch] = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".tmp")
+        partial = self.path.with_suffix(f".{os.getpid()}.tmp")  # workers of a pretraining run share the folder
         partial.write_text(json.dumps({str(e): v for e, v in sorted(self.epochs.items())}))
         partial.replace(self.path)  # a kill mid-write leaves the previous file whole
 
@@ -144,11 +147,14 @@ def fit_resumable(
         delete = backup is not None and backup.delete_checkpoint
         if backup is not None:
             backup.delete_checkpoint = False  # the second fit must not start without a backup
-        run(epoch, steps_per_epoch - into, epoch + 1)
+        try:
+            run(epoch, steps_per_epoch - into, epoch + 1)
+        finally:
+            if backup is not None:
+                backup.delete_checkpoint = delete
         done += steps_per_epoch - into
         epoch += 1
         if backup is not None:
-            backup.delete_checkpoint = delete
             if epoch < epochs and not model.stop_training:
                 # Back up the state at the seam: a kill before the next fit's first backup resumes here, and that
                 # fit's restore is this very state, not the last step-based backup, a few steps stale.
