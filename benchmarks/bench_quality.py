@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -146,21 +147,26 @@ def _continue_pretraining(out: Path, start: Path, encoder: Path) -> dict:
     return {**pre, "final": json.loads((encoder / "metrics.json").read_text())}
 
 
+def _versus_scratch(out: Path, encoder: Path, folder: Path, name: str) -> dict:
+    """Variant `name` fine-tuned from `encoder` (its run under `folder`) and from scratch, and the gain in points."""
+    pretrained = _finetune_once(out / "pretraining" / "sst2-8k.tsv", DATA / "sst2" / "dev.tsv",
+                                folder / f"from-pretrained-{name.removeprefix('lr_')}",
+                                "--pretrained-run", str(encoder), *_variant_args(name))
+    scratch = _from_scratch_once(out, name)
+    return {"from_pretrained": pretrained, "from_scratch": scratch,
+            "gain_pt": round(100 * (pretrained["accuracy"] - scratch["accuracy"]), 2)}
+
+
 def pretraining_continued(out: Path, variants: str = "") -> dict:
     """Pretraining pays, second try: the `pretraining` run's encoder pretrained 6,000 more steps, then both inits
     fine-tuned with each of `CONTINUED_VARIANTS`."""
     work, cont = out / "pretraining", out / "pretraining-continued"
     encoder = cont / "pretrained"
     results: dict = {"pretraining": _continue_pretraining(out, work / "pretrained", encoder)}
-    train, dev = work / "sst2-8k.tsv", DATA / "sst2" / "dev.tsv"
     for name, _, _ in CONTINUED_VARIANTS:
         if variants and name not in variants.split(","):
             continue
-        pretrained = _finetune_once(train, dev, cont / f"from-pretrained-{name.removeprefix('lr_')}",
-                                    "--pretrained-run", str(encoder), *_variant_args(name))
-        scratch = _from_scratch_once(out, name)
-        results[name] = {"from_pretrained": pretrained, "from_scratch": scratch,
-                         "gain_pt": round(100 * (pretrained["accuracy"] - scratch["accuracy"]), 2)}
+        results[name] = _versus_scratch(out, encoder, cont, name)
     return results
 
 
@@ -201,19 +207,12 @@ def pretraining_longer(out: Path) -> dict:
     longer = out / "pretraining-longer"
     encoder = longer / "pretrained"
     results: dict = {"pretraining": _continue_pretraining(out, out / "pretraining-continued" / "pretrained", encoder)}
-    train, dev = out / "pretraining" / "sst2-8k.tsv", DATA / "sst2" / "dev.tsv"
     gains = []
     for name in ("lr_5e-4_mean", *(f"lr_5e-4_mean_seed{k}" for k in (1, 2, 3, 4))):
-        pretrained = _finetune_once(train, dev, longer / f"from-pretrained-{name.removeprefix('lr_')}",
-                                    "--pretrained-run", str(encoder), *_variant_args(name))
-        scratch = _from_scratch_once(out, name)
-        gains.append(100 * (pretrained["accuracy"] - scratch["accuracy"]))
-        results[name] = {"from_pretrained": pretrained["accuracy"], "from_scratch": scratch["accuracy"],
-                         "gain_pt": round(gains[-1], 2)}
-    mean = sum(gains) / len(gains)
-    spread = (sum((g - mean) ** 2 for g in gains) / (len(gains) - 1)) ** 0.5
-    results["mean_gain_pt"] = round(mean, 2)
-    results["gain_standard_error_pt"] = round(spread / len(gains) ** 0.5, 2)
+        results[name] = _versus_scratch(out, encoder, longer, name)
+        gains.append(results[name]["gain_pt"])
+    results["mean_gain_pt"] = round(statistics.mean(gains), 2)
+    results["gain_standard_error_pt"] = round(statistics.stdev(gains) / len(gains) ** 0.5, 2)
     return results
 
 

@@ -52,12 +52,17 @@ def test_sigkill_then_restart_finishes_with_the_same_steps(tmp_path, vocab_file)
     assert saved["epoch"] * 100 + saved["batch"] <= 200 - sum(steps)  # at least the last backup was skipped
 
 
-def _fit_to(total: int, backup, epochs: int) -> tuple[keras.Model, dict, int]:
+def _tiny_model_and_stream(total_steps: int) -> tuple[keras.Model, tf.data.Dataset]:
+    """The tiny classifier, compiled eagerly for `total_steps` of schedule, and an endless stream of one batch."""
     model = make_model()
-    model.compile(optimizer=build_optimizer(TrainingConfig(), total),
+    model.compile(optimizer=build_optimizer(TrainingConfig(), total_steps),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), run_eagerly=True)
     x, y = make_batch(4)
-    train = tf.data.Dataset.from_tensors((x, y)).repeat()
+    return model, tf.data.Dataset.from_tensors((x, y)).repeat()
+
+
+def _fit_to(total: int, backup, epochs: int) -> tuple[keras.Model, dict, int]:
+    model, train = _tiny_model_and_stream(total)
     # A backup every 2 steps, kept at the end: the state a run killed right after its last step would leave.
     keep = keras.callbacks.BackupAndRestore(str(backup), save_freq=2, delete_checkpoint=False)
     count = CountSteps()
@@ -114,11 +119,7 @@ def _run(folder, epochs: int, save_freq: int, kill_at: int | None = None, patien
     """Fits the same tiny model from the same initial weights, 4 steps an epoch, optionally killed at a step;
     the run keeps its best checkpoint on the (training) loss and may stop early on it."""
     keras.utils.set_random_seed(0)
-    model = make_model()
-    model.compile(optimizer=build_optimizer(TrainingConfig(), 4 * epochs),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), run_eagerly=True)
-    x, y = make_batch(4)
-    train = tf.data.Dataset.from_tensors((x, y)).repeat()
+    model, train = _tiny_model_and_stream(4 * epochs)
     # Maximising the loss: the best epoch is an early one, so a restart that forgot it would overwrite it.
     best = keras.callbacks.ModelCheckpoint(str(folder / "best.weights.h5"), monitor="loss", mode="max",
                                            save_best_only=True, save_weights_only=True)
