@@ -9,6 +9,7 @@ rows with the same steps and hyper-parameters). Each result is written as soon a
         --variants lr_1e-3_probe,lr_5e-4_mean_seed1  # a subset of CONTINUED_VARIANTS
     .venv/bin/python benchmarks/bench_quality.py --out bench-out/quality --only pretraining-task-adaptive,sst2-coverage
     .venv/bin/python benchmarks/bench_quality.py --out bench-out/quality --only pretraining-longer  # ~1.5 h
+    .venv/bin/python benchmarks/bench_quality.py --out bench-out/quality --only pretraining-longer-2  # ~1.5 h
 """
 
 from __future__ import annotations
@@ -201,12 +202,11 @@ def pretraining_task_adaptive(out: Path) -> dict:
     return results
 
 
-def pretraining_longer(out: Path) -> dict:
-    """Session 6: the 9,000-step encoder of `pretraining-continued` pretrained 6,000 steps more (15,000 in all), then
-    fine-tuned as the best variant over the same five seeds; the from-scratch runs are the ones already made."""
-    longer = out / "pretraining-longer"
+def _longer_from(out: Path, start: Path, longer: Path) -> dict:
+    """`start`'s encoder pretrained 6,000 steps more into `longer/pretrained`, then fine-tuned as the best variant
+    over the same five seeds; the from-scratch runs are the ones already made."""
     encoder = longer / "pretrained"
-    results: dict = {"pretraining": _continue_pretraining(out, out / "pretraining-continued" / "pretrained", encoder)}
+    results: dict = {"pretraining": _continue_pretraining(out, start, encoder)}
     gains = []
     for name in ("lr_5e-4_mean", *(f"lr_5e-4_mean_seed{k}" for k in (1, 2, 3, 4))):
         results[name] = _versus_scratch(out, encoder, longer, name)
@@ -214,6 +214,16 @@ def pretraining_longer(out: Path) -> dict:
     results["mean_gain_pt"] = round(statistics.mean(gains), 2)
     results["gain_standard_error_pt"] = round(statistics.stdev(gains) / len(gains) ** 0.5, 2)
     return results
+
+
+def pretraining_longer(out: Path) -> dict:
+    """Session 6: the 9,000-step encoder of `pretraining-continued` pretrained 6,000 steps more (15,000 in all)."""
+    return _longer_from(out, out / "pretraining-continued" / "pretrained", out / "pretraining-longer")
+
+
+def pretraining_longer_2(out: Path) -> dict:
+    """Session 7: the 15,000-step encoder of `pretraining-longer` pretrained 6,000 steps more (21,000 in all)."""
+    return _longer_from(out, out / "pretraining-longer" / "pretrained", out / "pretraining-longer-2")
 
 
 def sst2_coverage(out: Path) -> dict:
@@ -242,7 +252,8 @@ def sst2_coverage(out: Path) -> dict:
 
 RUNS = {"sst2": sst2, "mrpc": mrpc, "conll": conll, "pretraining": pretraining_pays,
         "pretraining-continued": pretraining_continued, "pretraining-task-adaptive": pretraining_task_adaptive,
-        "pretraining-longer": pretraining_longer, "sst2-coverage": sst2_coverage}
+        "pretraining-longer": pretraining_longer, "pretraining-longer-2": pretraining_longer_2,
+        "sst2-coverage": sst2_coverage}
 
 
 def main() -> None:

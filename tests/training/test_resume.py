@@ -20,7 +20,7 @@ from tests.training.conftest import TINY_MODEL, write_sentiment_tsv
 from tests.training.test_options import make_batch, make_model
 from tfpipe.config.schemas import TrainingConfig
 from tfpipe.training.optimizers import build_optimizer
-from tfpipe.training.resume import EpochMemory, fit_resumable
+from tfpipe.training.resume import EpochEndBackup, EpochMemory, fit_resumable
 
 
 def test_sigkill_then_restart_finishes_with_the_same_steps(tmp_path, vocab_file):
@@ -104,6 +104,30 @@ class KillAtStep(keras.callbacks.Callback):
             raise Killed(self.step)
 
 
+class KillInEpoch(keras.callbacks.Callback):
+    """Raises during the validation of epoch `epoch` (0-based), at its end (after the callbacks before this), or
+    at the run's end (`at="train_end"`, as the first callback: before the backup is deleted)."""
+
+    def __init__(self, epoch: int, at: str) -> None:
+        super().__init__()
+        self.epoch, self.at, self._current = epoch, at, -1
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self._current = epoch
+
+    def on_test_batch_end(self, batch, logs=None) -> None:
+        if self.at == "validation" and self._current == self.epoch:
+            raise Killed(f"validation of epoch {self.epoch}")
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        if self.at == "epoch_end" and epoch == self.epoch:
+            raise Killed(f"end of epoch {epoch}")
+
+    def on_train_end(self, logs=None) -> None:
+        if self.at == "train_end":
+            raise Killed("end of the run")
+
+
 class CountSteps(keras.callbacks.Callback):
     """Batches run by this process, over all its `fit` calls."""
 
@@ -115,24 +139,28 @@ class CountSteps(keras.callbacks.Callback):
         self.steps += 1
 
 
-def _run(folder, epochs: int, save_freq: int, kill_at: int | None = None, patience: int = 0):
-    """Fits the same tiny model from the same initial weights, 4 steps an epoch, optionally killed at a step;
-    the run keeps its best checkpoint on the (training) loss and may stop early on it."""
+def _run(folder, epochs: int, save_freq: int, kill_at: int | None = None, patience: int = 0,
+         kill_in_epoch: tuple[int, str] | None = None, total: int | None = None):
+    """Fits the same tiny model from the same initial weights, 4 steps an epoch (validated on one batch), with
+    tfpipe's backup, optionally killed at a step or inside an epoch's end; the run keeps its best checkpoint
+    on the (training) loss and may stop early on it."""
     keras.utils.set_random_seed(0)
     model, train = _tiny_model_and_stream(4 * epochs)
     # Maximising the loss: the best epoch is an early one, so a restart that forgot it would overwrite it.
     best = keras.callbacks.ModelCheckpoint(str(folder / "best.weights.h5"), monitor="loss", mode="max",
                                            save_best_only=True, save_weights_only=True)
     count = CountSteps()
-    callbacks = [keras.callbacks.BackupAndRestore(str(folder / "backup"), save_freq=save_freq,
-                                                  delete_checkpoint=True), best, count]
+    callbacks = [EpochEndBackup(str(folder / "backup"), save_freq=save_freq, delete_checkpoint=True), best, count]
     if patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="loss", mode="max", patience=patience))
     if kill_at:
         callbacks.append(KillAtStep(kill_at))
+    if kill_in_epoch is not None:
+        kill = KillInEpoch(*kill_in_epoch)
+        callbacks.insert(0, kill) if kill.at == "train_end" else callbacks.append(kill)
     try:
         history = fit_resumable(model, train, steps_per_epoch=4, epochs=epochs, backup_dir=folder / "backup",
-                                callbacks=callbacks, verbose=0)
+                                total_steps=total, callbacks=callbacks, validation_data=train.take(1), verbose=0)
     except Killed:
         return None
     return model, history, best.best, count.steps
@@ -156,6 +184,56 @@ def test_a_backup_on_an_epochs_last_step_resumes_at_the_next_epoch(tmp_path):
     model, history, _, ran = _run(tmp_path, 3, save_freq=4)
     assert int(model.optimizer.iterations.numpy()) == 12 and ran == 4
     assert len(history["loss"]) == 3
+
+
+@pytest.mark.parametrize("save_freq,at", [(4, "validation"), ("epoch", "epoch_end")],
+                         ids=["in-validation-after-a-step-backup-on-the-last-step", "after-an-epoch-backup"])
+def test_a_kill_while_an_epoch_ends_reruns_that_epoch_instead_of_skipping_it(tmp_path, save_freq, at):
+    # Keras writes a step backup on an epoch's last step before its validation, and an epoch backup before the
+    # callbacks after it have seen the epoch: a restart from either skipped that epoch's validation and logs.
+    assert _run(tmp_path, 3, save_freq=save_freq, kill_in_epoch=(1, at)) is None
+    model, history, _, ran = _run(tmp_path, 3, save_freq=save_freq)
+    assert int(model.optimizer.iterations.numpy()) == 12
+    assert ran == 8  # epoch 1 again (from the backup at its start), then epoch 2
+    assert len(history["val_loss"]) == 3  # every epoch validated and kept
+
+
+def test_a_kill_while_a_cut_short_run_validates_its_last_step_reruns_that_step(tmp_path):
+    # 6 steps at 4 an epoch: the backup on step 6 (the run's last) waits for the validation after it.
+    assert _run(tmp_path, 2, save_freq=2, total=6, kill_in_epoch=(1, "validation")) is None
+    model, history, _, ran = _run(tmp_path, 2, save_freq=2, total=6)
+    assert int(model.optimizer.iterations.numpy()) == 6 and ran == 2
+    assert len(history["val_loss"]) == 2
+
+
+def test_a_restart_after_early_stopping_ended_the_run_runs_no_more_steps(tmp_path):
+    model, history, best, _ = _run(tmp_path / "whole", 6, save_freq=3, patience=2)
+    steps = int(model.optimizer.iterations.numpy())
+    assert steps < 24, "the uninterrupted run must stop early for this test to mean anything"
+    # Killed after early stopping's last epoch, before the backup was deleted; restarted with the same command.
+    assert _run(tmp_path / "killed", 6, save_freq=3, patience=2, kill_in_epoch=(0, "train_end")) is None
+    assert (tmp_path / "killed" / "backup").exists()
+    model, resumed_history, resumed_best, ran = _run(tmp_path / "killed", 6, save_freq=3, patience=2)
+    assert ran == 0 and int(model.optimizer.iterations.numpy()) == steps
+    assert resumed_history["loss"] == pytest.approx(history["loss"], abs=1e-6)
+    assert resumed_best == pytest.approx(best, abs=1e-6)
+    assert not (tmp_path / "killed" / "backup").exists()
+
+
+def test_a_restart_after_the_last_step_was_backed_up_runs_no_more_steps(tmp_path):
+    # Killed after the final backup but before it was deleted (`on_train_end`): nothing is left to run.
+    model, train = _tiny_model_and_stream(6)
+    keep = EpochEndBackup(str(tmp_path / "backup"), save_freq=2, delete_checkpoint=False)
+    fit_resumable(model, train, steps_per_epoch=4, epochs=2, backup_dir=tmp_path / "backup", total_steps=6,
+                  callbacks=[keep], verbose=0)
+    model, train = _tiny_model_and_stream(6)
+    count = CountSteps()
+    backup = EpochEndBackup(str(tmp_path / "backup"), save_freq=2, delete_checkpoint=True)
+    history = fit_resumable(model, train, steps_per_epoch=4, epochs=2, backup_dir=tmp_path / "backup",
+                            total_steps=6, callbacks=[backup, count], verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 6 and count.steps == 0
+    assert len(history["loss"]) == 2  # the run's two epochs, from before the restart
+    assert not (tmp_path / "backup").exists()  # and the backup goes, as at a run's end
 
 
 @pytest.mark.parametrize("kill_at,save_freq", [(9, 4), (10, 3)], ids=["at-an-epoch-start", "inside-an-epoch"])

@@ -9,6 +9,7 @@ from typing import Optional
 import keras
 
 from tfpipe.config.schemas import TrainingConfig
+from tfpipe.training.resume import EpochEndBackup
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -25,7 +26,7 @@ def build_callbacks(
     """The callbacks of a fit; workers other than the chief keep their backups in a scratch folder."""
     save_freq = config.checkpoint_every_steps or "epoch"
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), save_freq=save_freq, delete_checkpoint=True),
+        EpochEndBackup(str(run_dir / "backup"), save_freq=save_freq, delete_checkpoint=True),
         LearningRateLogger(),
     ]
     if not chief:

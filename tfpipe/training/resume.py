@@ -6,7 +6,8 @@ Keras's BackupAndRestore restores weights, optimizer state and the epoch, then r
 batch. Here the optimizer's step counter says exactly how far the run got: the data stream skips that many
 batches, and an interrupted epoch is finished with only its remaining steps. Keras's monitoring callbacks start
 each `fit` from nothing (the best value seen, early stopping's patience), so the logs of finished epochs are kept
-beside the backup and replayed into them.
+beside the backup and replayed into them. A backup that would say an epoch is done (the epoch's last step, or
+the end of an epoch) waits until that epoch's validation and logs are done too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 EPOCH_LOGS = "epoch_logs.json"
+STOPPED = "stopped_after_epoch"  # in EPOCH_LOGS: the run ended after that epoch (early stopping, `total_steps`)
 
 
 def steps_done(model: keras.Model, backup_dir: Path) -> int:
@@ -59,6 +61,41 @@ class StopAtStep(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class EpochEndBackup(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore whose backups that finish an epoch are written only once the epoch's logs are kept.
+
+    Keras saves a step-based backup that falls on an epoch's last step before that epoch's validation, and an
+    epoch backup before the callbacks after it have seen the epoch: a kill in between resumed at the next epoch,
+    so the killed epoch was never validated, checkpointed or counted by early stopping. `EpochMemory` writes such
+    a backup right after the epoch's logs; without one, this callback writes it at its own `on_epoch_end`.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending = False
+        self.flushed_by_memory = False  # set by the `EpochMemory` of the same fit
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        if self._should_save_on_batch(batch):
+            # Last step of the epoch, or of the run (`StopAtStep` goes first, so the flag is already set).
+            if batch + 1 >= (self.params or {}).get("steps", float("inf")) or self.model.stop_training:
+                self._pending = True
+            else:
+                self._save_model()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self._current_epoch = epoch + 1  # as BackupAndRestore, whose own save here is deferred
+        self._last_batch_seen = 0
+        self._pending = self._pending or self.save_freq == "epoch"
+        if not self.flushed_by_memory:
+            self.save_pending()
+
+    def save_pending(self) -> None:
+        if self._pending:
+            self._pending = False
+            self._save_model()
+
+
 class EpochMemory(keras.callbacks.Callback):
     """Writes each finished epoch's logs to `EPOCH_LOGS` in the backup folder and, at the start of every `fit`,
     replays those before `resumed_epoch` into the best-checkpoint and early-stopping callbacks. Goes after
@@ -77,11 +114,16 @@ class EpochMemory(keras.callbacks.Callback):
         except ValueError as error:  # replaced whole by this class: a hand edit, or a crash of the OS before a flush
             raise ValueError(f"{self.path}: not the JSON this run wrote ({error}); delete it to resume without "
                              "the earlier epochs' logs") from None
-        # Epochs at or after the one resumed are run again; their old logs are dropped.
-        self.epochs = {int(e): logs for e, logs in saved.items() if int(e) < resumed_epoch}
+        # Epochs at or after the one resumed are run again; their old logs (and a stop after one) are dropped.
+        self.epochs = {int(e): logs for e, logs in saved.items() if e.isdigit() and int(e) < resumed_epoch}
+        stopped = saved.get(STOPPED)
+        self.stopped_after: Optional[int] = stopped if stopped is not None and stopped < resumed_epoch else None
         self.monitors = [c for c in callbacks
                          if isinstance(c, keras.callbacks.EarlyStopping)
                          or (isinstance(c, keras.callbacks.ModelCheckpoint) and c.save_best_only)]
+        self.backups = [c for c in callbacks if isinstance(c, EpochEndBackup)]
+        for backup in self.backups:
+            backup.flushed_by_memory = True
 
     def on_train_begin(self, logs=None) -> None:
         # BackupAndRestore has just set the epoch to resume from its metadata, which is one behind for a backup
@@ -106,10 +148,17 @@ class EpochMemory(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         self.epochs[epoch] = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
+        if self.model.stop_training:  # early stopping (which goes before) or the last step: the run is over
+            self.stopped_after = epoch
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(f".{os.getpid()}.tmp")  # workers of a pretraining run share the folder
-        partial.write_text(json.dumps({str(e): v for e, v in sorted(self.epochs.items())}))
+        saved: dict = {str(e): v for e, v in sorted(self.epochs.items())}
+        if self.stopped_after is not None:
+            saved[STOPPED] = self.stopped_after
+        partial.write_text(json.dumps(saved))
         partial.replace(self.path)  # a kill mid-write leaves the previous file whole
+        for backup in self.backups:  # only now may a backup say this epoch is done
+            backup.save_pending()
 
     def history(self) -> dict[str, list]:
         """Every epoch of the run, before and after a restart, as `History.history` lays it out."""
@@ -128,16 +177,29 @@ def fit_resumable(
 
     `total_steps` (at most that product) ends the run there instead: the last epoch is cut short, as when
     pretraining's step count is not a multiple of its logging interval. Returns the history of every epoch of
-    the run, those before a restart included.
+    the run, those before a restart included. With an `EpochEndBackup` (not a plain BackupAndRestore), a kill
+    during an epoch's validation reruns that epoch rather than skipping its validation.
     """
     callbacks = list(fit_kwargs.pop("callbacks", []))
     if total_steps is not None:
-        callbacks.append(StopAtStep(total_steps))
+        # First, so a backup on the run's last step sees the stop; it reads the step count the backup restored,
+        # as `steps_done` has loaded it before `fit`.
+        callbacks.insert(0, StopAtStep(total_steps))
+    backup = next((c for c in callbacks if isinstance(c, keras.callbacks.BackupAndRestore)), None)
     done = steps_done(model, backup_dir)
     epoch, into = divmod(done, steps_per_epoch)
-    memory = EpochMemory(backup_dir, epoch, callbacks)
+    at_the_end = total_steps is not None and done >= total_steps  # its last epoch, cut short, is done too
+    memory = EpochMemory(backup_dir, epoch + int(at_the_end and into > 0), callbacks)
+    if at_the_end or memory.stopped_after is not None:
+        # Killed after the run's last backup, before `on_train_end` deleted it: a `fit` would take one more step
+        # (Keras clears `stop_training` at its start). The callbacks still get the run's best value.
+        for callback in (*memory.monitors, memory):
+            callback.set_model(model)
+        memory.on_train_begin()
+        if backup is not None and backup.delete_checkpoint:
+            shutil.rmtree(backup_dir, ignore_errors=True)
+        return memory.history()
     callbacks.append(memory)
-    backup = next((c for c in callbacks if isinstance(c, keras.callbacks.BackupAndRestore)), None)
 
     def run(first_epoch: int, steps: int, last_epoch: int) -> None:
         model.fit(train.skip(done), epochs=last_epoch, initial_epoch=first_epoch, steps_per_epoch=steps,
