@@ -1,4 +1,5 @@
-"""MultiWorkerMirroredStrategy with two worker processes on 127.0.0.1: both end with identical weights."""
+"""MultiWorkerMirroredStrategy with two worker processes on 127.0.0.1: both end with identical weights, stop early
+together, and pretrain from fewer shard files than workers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import h5py
 import numpy as np
 
 from tests.training.conftest import TINY_MODEL, write_sentiment_tsv
+from tfpipe.cli.main import main
 
 
 def _free_port() -> int:
@@ -28,26 +30,68 @@ def _weights(path) -> dict[str, np.ndarray]:
     return found
 
 
-def test_two_workers_end_with_identical_weights(tmp_path, vocab_file):
-    train = write_sentiment_tsv(tmp_path / "train.tsv", 64)
-    run = tmp_path / "run"
+def _two_workers(*args: str) -> list[dict]:
+    """`tfpipe ARGS` run by two worker processes; returns what each printed last (its metrics, as JSON)."""
     workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
-    command = [sys.executable, "-m", "tfpipe.cli.main", "finetune", "--task", "classification", "--train",
-               str(train), "--text-column", "sentence", "--label-column", "label", "--vocab", str(vocab_file),
-               "--output-dir", str(run), "--epochs", "2", "--batch-size", "8", "--max-seq-length", "32",
-               "--set", "training.strategy=multi_worker", *TINY_MODEL]
+    command = [sys.executable, "-m", "tfpipe.cli.main", *args, "--set", "training.strategy=multi_worker", *TINY_MODEL]
     processes = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3"}
         processes.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                           env=env))
-    outputs = [p.communicate(timeout=300) for p in processes]
+    try:
+        outputs = [p.communicate(timeout=300) for p in processes]
+    finally:
+        for process in processes:
+            process.kill()
     for process, (_, err) in zip(processes, outputs):
         assert process.returncode == 0, err[-3000:]
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+
+
+def _finetune(tmp_path, vocab_file, epochs: int, *extra: str) -> list[dict]:
+    train = write_sentiment_tsv(tmp_path / "train.tsv", 64)
+    return [metrics["training"] for metrics in _two_workers(
+        "finetune", "--task", "classification", "--train", str(train), "--text-column", "sentence", "--label-column",
+        "label", "--vocab", str(vocab_file), "--output-dir", str(tmp_path / "run"), "--epochs", str(epochs),
+        "--batch-size", "8", "--max-seq-length", "32", *extra)]
+
+
+def test_two_workers_end_with_identical_weights(tmp_path, vocab_file):
+    chief, other = _finetune(tmp_path, vocab_file, 2)
+    assert chief["optimizer_steps"] == other["optimizer_steps"] == 2 * 8  # 64 rows / global batch 8
+    run = tmp_path / "run"
     chief, other = _weights(run / "model.weights.h5"), _weights(run / "worker-1" / "model.weights.h5")
     assert chief.keys() == other.keys() and len(chief) > 10
     for name in chief:
         np.testing.assert_array_equal(chief[name], other[name], err_msg=name)
-    initial = json.loads((run / "metrics.json").read_text())["training"]
-    assert initial["optimizer_steps"] == 2 * 8  # 64 rows / global batch 8
+
+
+def test_two_workers_stop_early_together(tmp_path, vocab_file):
+    # Every worker decides from the same (all-reduced) validation metric: a chief stopping alone left the other
+    # waiting in its next step's all-reduce.
+    validation = write_sentiment_tsv(tmp_path / "dev.tsv", 16, seed=1)
+    chief, other = _finetune(tmp_path, vocab_file, 8, "--validation", str(validation),
+                             "--set", "training.early_stopping_patience=1")
+    assert chief["optimizer_steps"] < 8 * 8, "early stopping must end the run for this test to mean anything"
+    assert other["optimizer_steps"] == chief["optimizer_steps"]  # at the same epoch's end
+    assert chief["optimizer_steps"] % 8 == 0
+
+
+def test_two_workers_pretrain_from_one_shard_with_a_backup_each(tmp_path, vocab_file):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(f"The cat sat on the mat {i}. The dog ran fast. A movie is good."
+                                  for i in range(40)))
+    data, run = tmp_path / "data", tmp_path / "pre"
+    assert main(["create-pretraining-data", "--input", str(corpus), "--vocab", str(vocab_file), "--output-dir",
+                 str(data), "--max-seq-length", "32", "--max-predictions-per-seq", "5", "--num-shards", "1",
+                 "--quiet"]) == 0
+    # One shard for two workers (tf.data's file sharding fails on it), and a backup every 2 steps: written by both
+    # workers at once, into one folder they would clobber each other's.
+    chief, other = _two_workers("pretrain", "--data", str(data), "--vocab", str(vocab_file), "--output-dir", str(run),
+                                "--steps", "6", "--set", "pipeline.batch_size=8",
+                                "--set", "training.checkpoint_every_steps=2")
+    assert chief["optimizer_steps"] == other["optimizer_steps"] == 6
+    assert chief["mlm_accuracy"] == other["mlm_accuracy"]  # the same all-reduced metrics
+    assert (run / "encoder.weights.h5").is_file() and (run / "worker-1").is_dir()

@@ -29,6 +29,11 @@ def build_callbacks(
         EpochEndBackup(str(run_dir / "backup"), save_freq=save_freq, delete_checkpoint=True),
         LearningRateLogger(),
     ]
+    if monitor and config.early_stopping_patience:
+        # On every worker: they see the same all-reduced validation metrics, so they stop together (a chief
+        # stopping alone leaves the others waiting in an all-reduce).
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode,
+                                                       patience=config.early_stopping_patience))
     if not chief:
         return callbacks
     if monitor:
@@ -36,9 +41,6 @@ def build_callbacks(
         callbacks.append(keras.callbacks.ModelCheckpoint(
             str(run_dir / "checkpoints" / "best.weights.h5"), monitor=monitor, mode=mode, save_best_only=True,
             save_weights_only=True))
-        if config.early_stopping_patience:
-            callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode,
-                                                           patience=config.early_stopping_patience))
     callbacks += [
         keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq="epoch"),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),

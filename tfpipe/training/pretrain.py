@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import keras
@@ -20,7 +21,7 @@ from tfpipe.training.losses import SparseCrossEntropy
 from tfpipe.training.optimizers import build_optimizer
 from tfpipe.training.resume import fit_resumable
 from tfpipe.training.run_dir import save_run_files
-from tfpipe.training.strategies import build_strategy, is_chief
+from tfpipe.training.strategies import build_strategy, is_chief, num_workers, worker_dir
 
 STEPS_PER_EPOCH = 200  # pretraining streams; an "epoch" is just the logging/checkpoint interval
 
@@ -63,10 +64,20 @@ def pretrain(config: Config, data_dir: str | Path, output_dir: str | Path, verbo
                              shuffle_buffer=config.pipeline.shuffle_buffer,
                              dynamic_masking=config.pipeline.dynamic_masking, tokenizer=tokenizer,
                              masked_lm_prob=manifest["config"]["pretraining"]["masked_lm_prob"]).map(_as_keras)
+    workers, shards = num_workers(strategy), len(manifest["shards"])
+    if shards < workers:
+        # tf.data gives each worker whole shard files; with fewer files than workers it cannot, and fails.
+        if chief:
+            print(f"{data_dir}: {shards} shard file(s) for {workers} workers: every worker reads all of them and "
+                  f"keeps its share; make at least {workers} (--num-shards) to read each once", file=sys.stderr)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        ds = ds.with_options(options)
     per_epoch = min(STEPS_PER_EPOCH, steps)
     epochs = math.ceil(steps / per_epoch)
-    history = fit_resumable(model, ds, per_epoch, epochs, run / "backup", total_steps=steps,
-                            callbacks=build_callbacks(run, config.training, None, chief=chief), verbose=verbose)
+    own = run if chief else worker_dir(run)  # each worker writes its backup to a folder of its own
+    history = fit_resumable(model, ds, per_epoch, epochs, own / "backup", total_steps=steps,
+                            callbacks=build_callbacks(own, config.training, None, chief=chief), verbose=verbose)
     last = {k: float(v[-1]) for k, v in history.items() if v}
     metrics = {"mlm_accuracy": last.get("mlm_accuracy"), "mlm_loss": last.get("mlm_loss"),
                "nsp_accuracy": last.get("nsp_accuracy"), "loss": last.get("loss"),

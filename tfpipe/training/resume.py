@@ -151,7 +151,7 @@ class EpochMemory(keras.callbacks.Callback):
         if self.model.stop_training:  # early stopping (which goes before) or the last step: the run is over
             self.stopped_after = epoch
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(f".{os.getpid()}.tmp")  # workers of a pretraining run share the folder
+        partial = self.path.with_suffix(f".{os.getpid()}.tmp")  # unique, should two processes share the folder
         saved: dict = {str(e): v for e, v in sorted(self.epochs.items())}
         if self.stopped_after is not None:
             saved[STOPPED] = self.stopped_after

@@ -37,6 +37,15 @@ def build_strategy(name: str) -> tf.distribute.Strategy:
                      "multi_worker, tpu")
 
 
+def num_workers(strategy: tf.distribute.Strategy) -> int:
+    """Worker processes of a multi-worker strategy; 1 for every other."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return 1
+    cluster = resolver.cluster_spec().as_dict()
+    return max(1, len(cluster.get("chief", [])) + len(cluster.get("worker", [])))
+
+
 def is_chief() -> bool:
     """Worker 0 (or a single process) writes the run directory; other workers write to scratch."""
     config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
