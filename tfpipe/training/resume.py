@@ -188,7 +188,7 @@ def fit_resumable(
     backup = next((c for c in callbacks if isinstance(c, keras.callbacks.BackupAndRestore)), None)
     done = steps_done(model, backup_dir)
     epoch, into = divmod(done, steps_per_epoch)
-    at_the_end = total_steps is not None and done >= total_steps  # its last epoch, cut short, is done too
+    at_the_end = done >= (total_steps or epochs * steps_per_epoch)  # a last epoch cut short is done too
     memory = EpochMemory(backup_dir, epoch + int(at_the_end and into > 0), callbacks)
     if at_the_end or memory.stopped_after is not None:
         # Killed after the run's last backup, before `on_train_end` deleted it: a `fit` would take one more step
