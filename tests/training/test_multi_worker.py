@@ -8,6 +8,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 
 import h5py
 import numpy as np
@@ -30,8 +32,9 @@ def _weights(path) -> dict[str, np.ndarray]:
     return found
 
 
-def _two_workers(*args: str) -> list[dict]:
-    """`tfpipe ARGS` run by two worker processes; returns what each printed last (its metrics, as JSON)."""
+def _two_workers(*args: str, watch: tuple = ()) -> tuple[list[dict], set]:
+    """`tfpipe ARGS` run by two worker processes; returns what each printed last (its metrics, as JSON) and
+    which of the `watch` paths existed at some point while they ran."""
     workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
     command = [sys.executable, "-m", "tfpipe.cli.main", *args, "--set", "training.strategy=multi_worker", *TINY_MODEL]
     processes = []
@@ -40,14 +43,25 @@ def _two_workers(*args: str) -> list[dict]:
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3"}
         processes.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                           env=env))
+    seen: set = set()
+    done = threading.Event()
+
+    def look() -> None:
+        while not done.is_set():
+            seen.update(path for path in watch if path.exists())
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=look, daemon=True)
+    watcher.start()
     try:
         outputs = [p.communicate(timeout=300) for p in processes]
     finally:
+        done.set()
         for process in processes:
             process.kill()
     for process, (_, err) in zip(processes, outputs):
         assert process.returncode == 0, err[-3000:]
-    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs], seen
 
 
 def _finetune(tmp_path, vocab_file, epochs: int, *extra: str) -> list[dict]:
@@ -55,7 +69,7 @@ def _finetune(tmp_path, vocab_file, epochs: int, *extra: str) -> list[dict]:
     return [metrics["training"] for metrics in _two_workers(
         "finetune", "--task", "classification", "--train", str(train), "--text-column", "sentence", "--label-column",
         "label", "--vocab", str(vocab_file), "--output-dir", str(tmp_path / "run"), "--epochs", str(epochs),
-        "--batch-size", "8", "--max-seq-length", "32", *extra)]
+        "--batch-size", "8", "--max-seq-length", "32", *extra)[0]]
 
 
 def test_two_workers_end_with_identical_weights(tmp_path, vocab_file):
@@ -88,10 +102,12 @@ def test_two_workers_pretrain_from_one_shard_with_a_backup_each(tmp_path, vocab_
                  str(data), "--max-seq-length", "32", "--max-predictions-per-seq", "5", "--num-shards", "1",
                  "--quiet"]) == 0
     # One shard for two workers (tf.data's file sharding fails on it), and a backup every 2 steps: written by both
-    # workers at once, into one folder they would clobber each other's.
-    chief, other = _two_workers("pretrain", "--data", str(data), "--vocab", str(vocab_file), "--output-dir", str(run),
-                                "--steps", "6", "--set", "pipeline.batch_size=8",
-                                "--set", "training.checkpoint_every_steps=2")
-    assert chief["optimizer_steps"] == other["optimizer_steps"] == 6
+    # workers at once, into one folder they would clobber each other's; each has its own (deleted at the end).
+    backups = (run / "backup" / "latest.weights.h5", run / "worker-1" / "backup" / "latest.weights.h5")
+    (chief, other), seen = _two_workers(
+        "pretrain", "--data", str(data), "--vocab", str(vocab_file), "--output-dir", str(run), "--steps", "40",
+        "--set", "pipeline.batch_size=8", "--set", "training.checkpoint_every_steps=2", watch=backups)
+    assert chief["optimizer_steps"] == other["optimizer_steps"] == 40
     assert chief["mlm_accuracy"] == other["mlm_accuracy"]  # the same all-reduced metrics
-    assert (run / "encoder.weights.h5").is_file() and (run / "worker-1").is_dir()
+    assert (run / "encoder.weights.h5").is_file()
+    assert seen == set(backups)

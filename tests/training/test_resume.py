@@ -140,7 +140,7 @@ class CountSteps(keras.callbacks.Callback):
 
 
 def _run(folder, epochs: int, save_freq: int, kill_at: int | None = None, patience: int = 0,
-         kill_in_epoch: tuple[int, str] | None = None, total: int | None = None):
+         kill_in_epoch: tuple[int, str] | None = None, total: int | None = None, backup_class=EpochEndBackup):
     """Fits the same tiny model from the same initial weights, 4 steps an epoch (validated on one batch), with
     tfpipe's backup, optionally killed at a step or inside an epoch's end; the run keeps its best checkpoint
     on the (training) loss and may stop early on it."""
@@ -150,7 +150,7 @@ def _run(folder, epochs: int, save_freq: int, kill_at: int | None = None, patien
     best = keras.callbacks.ModelCheckpoint(str(folder / "best.weights.h5"), monitor="loss", mode="max",
                                            save_best_only=True, save_weights_only=True)
     count = CountSteps()
-    callbacks = [EpochEndBackup(str(folder / "backup"), save_freq=save_freq, delete_checkpoint=True), best, count]
+    callbacks = [backup_class(str(folder / "backup"), save_freq=save_freq, delete_checkpoint=True), best, count]
     if patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="loss", mode="max", patience=patience))
     if kill_at:
@@ -177,11 +177,13 @@ def test_a_kill_right_after_finishing_an_interrupted_epoch_resumes_there_not_fro
     assert not (tmp_path / "backup").exists()  # deleted at the end, as BackupAndRestore does
 
 
-def test_a_backup_on_an_epochs_last_step_resumes_at_the_next_epoch(tmp_path):
+@pytest.mark.parametrize("backup_class", [keras.callbacks.BackupAndRestore, EpochEndBackup],
+                         ids=["keras-backup", "tfpipe-backup"])
+def test_a_backup_on_an_epochs_last_step_resumes_at_the_next_epoch(tmp_path, backup_class):
     # Backed up at step 8, the last of epoch 2: BackupAndRestore's metadata still says epoch 2 (it saves before the
     # epoch ends), which would make the restart run epochs 2 and 3 again from step 8 — 16 steps, not 12.
-    assert _run(tmp_path, 3, save_freq=4, kill_at=9) is None
-    model, history, _, ran = _run(tmp_path, 3, save_freq=4)
+    assert _run(tmp_path, 3, save_freq=4, kill_at=9, backup_class=backup_class) is None
+    model, history, _, ran = _run(tmp_path, 3, save_freq=4, backup_class=backup_class)
     assert int(model.optimizer.iterations.numpy()) == 12 and ran == 4
     assert len(history["loss"]) == 3
 
@@ -207,13 +209,14 @@ def test_a_kill_while_a_cut_short_run_validates_its_last_step_reruns_that_step(t
 
 
 def test_a_restart_after_early_stopping_ended_the_run_runs_no_more_steps(tmp_path):
-    model, history, best, _ = _run(tmp_path / "whole", 6, save_freq=3, patience=2)
+    # Step backups every 5 steps, not on the stopping epoch's end: that epoch is backed up all the same.
+    model, history, best, _ = _run(tmp_path / "whole", 6, save_freq=5, patience=2)
     steps = int(model.optimizer.iterations.numpy())
-    assert steps < 24, "the uninterrupted run must stop early for this test to mean anything"
+    assert steps < 24 and steps % 5, "the run must stop early, off the backup interval, to mean anything"
     # Killed after early stopping's last epoch, before the backup was deleted; restarted with the same command.
-    assert _run(tmp_path / "killed", 6, save_freq=3, patience=2, kill_in_epoch=(0, "train_end")) is None
+    assert _run(tmp_path / "killed", 6, save_freq=5, patience=2, kill_in_epoch=(0, "train_end")) is None
     assert (tmp_path / "killed" / "backup").exists()
-    model, resumed_history, resumed_best, ran = _run(tmp_path / "killed", 6, save_freq=3, patience=2)
+    model, resumed_history, resumed_best, ran = _run(tmp_path / "killed", 6, save_freq=5, patience=2)
     assert ran == 0 and int(model.optimizer.iterations.numpy()) == steps
     assert resumed_history["loss"] == pytest.approx(history["loss"], abs=1e-6)
     assert resumed_best == pytest.approx(best, abs=1e-6)

@@ -90,8 +90,9 @@ class EpochEndBackup(keras.callbacks.BackupAndRestore):
         if not self.flushed_by_memory:
             self.save_pending()
 
-    def save_pending(self) -> None:
-        if self._pending:
+    def save_pending(self, force: bool = False) -> None:
+        """Writes the deferred backup, if any (or `force`d)."""
+        if self._pending or force:
             self._pending = False
             self._save_model()
 
@@ -122,14 +123,22 @@ class EpochMemory(keras.callbacks.Callback):
                          if isinstance(c, keras.callbacks.EarlyStopping)
                          or (isinstance(c, keras.callbacks.ModelCheckpoint) and c.save_best_only)]
         self.backups = [c for c in callbacks if isinstance(c, EpochEndBackup)]
-        for backup in self.backups:
-            backup.flushed_by_memory = True
 
     def on_train_begin(self, logs=None) -> None:
         # BackupAndRestore has just set the epoch to resume from its metadata, which is one behind for a backup
         # taken on an epoch's last step (saved before that epoch's end): `fit` would run an extra epoch. The
         # epoch `fit_resumable` passes, from the optimizer's step count, is the right one.
         self.model._initial_epoch = None
+        for backup in self.backups:
+            backup.flushed_by_memory = True
+        self.replay()
+
+    def on_train_end(self, logs=None) -> None:
+        for backup in self.backups:  # a later fit without this memory saves its backups itself
+            backup.flushed_by_memory = False
+
+    def replay(self) -> None:
+        """The earlier epochs' logs into the best-checkpoint and early-stopping callbacks (their models set)."""
         past = sorted(self.epochs.items())
         for callback in self.monitors:
             if callback.monitor_op is None:  # set lazily by Keras; setting it twice would flip min_delta twice
@@ -158,7 +167,8 @@ class EpochMemory(keras.callbacks.Callback):
         partial.write_text(json.dumps(saved))
         partial.replace(self.path)  # a kill mid-write leaves the previous file whole
         for backup in self.backups:  # only now may a backup say this epoch is done
-            backup.save_pending()
+            # The run's last epoch is always backed up: a kill before the backup's deletion restarts into nothing.
+            backup.save_pending(force=self.model.stop_training)
 
     def history(self) -> dict[str, list]:
         """Every epoch of the run, before and after a restart, as `History.history` lays it out."""
@@ -193,9 +203,9 @@ def fit_resumable(
     if at_the_end or memory.stopped_after is not None:
         # Killed after the run's last backup, before `on_train_end` deleted it: a `fit` would take one more step
         # (Keras clears `stop_training` at its start). The callbacks still get the run's best value.
-        for callback in (*memory.monitors, memory):
+        for callback in memory.monitors:
             callback.set_model(model)
-        memory.on_train_begin()
+        memory.replay()
         if backup is not None and backup.delete_checkpoint:
             shutil.rmtree(backup_dir, ignore_errors=True)
         return memory.history()
