@@ -47,3 +47,17 @@ def vocab_file(tiny_vocab_file: Path) -> Path:
 TINY_MODEL = ["--model-size", "custom", "--set", "model.num_layers=1", "--set", "model.hidden_dim=16",
               "--set", "model.num_heads=2", "--set", "model.intermediate_dim=32",
               "--set", "model.max_sequence_length=128", "--set", "training.mixed_precision=none", "--quiet"]
+
+
+def write_pretraining_data(folder: Path, vocab_file: Path) -> Path:
+    """A small corpus turned into one shard of MLM+NSP instances by `create-pretraining-data`; returns its folder."""
+    from tfpipe.cli.main import main
+
+    corpus = folder / "corpus.txt"
+    corpus.write_text("\n\n".join(f"The cat sat on the mat {i}. The dog ran fast. A movie is good."
+                                  for i in range(40)))
+    data = folder / "data"
+    assert main(["create-pretraining-data", "--input", str(corpus), "--vocab", str(vocab_file), "--output-dir",
+                 str(data), "--max-seq-length", "32", "--max-predictions-per-seq", "5", "--num-shards", "1",
+                 "--quiet"]) == 0
+    return data

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from tests.training.conftest import TINY_MODEL, write_conll, write_sentiment_tsv
+from tests.training.conftest import TINY_MODEL, write_conll, write_pretraining_data, write_sentiment_tsv
 from tfpipe.cli.main import main
 from tfpipe.training.run_dir import load_pretrained_run
 
@@ -108,13 +108,7 @@ def test_training_steps_ends_the_run_inside_its_last_epoch(tmp_path, vocab_file,
 
 
 def test_pretrain_then_finetune_from_the_run(tmp_path, vocab_file, capsys):
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n\n".join(f"The cat sat on the mat {i}. The dog ran fast. A movie is good."
-                                  for i in range(40)))
-    data = tmp_path / "data"
-    assert main(["create-pretraining-data", "--input", str(corpus), "--vocab", str(vocab_file), "--output-dir",
-                 str(data), "--max-seq-length", "32", "--max-predictions-per-seq", "5", "--num-shards", "1",
-                 "--quiet"]) == 0
+    data = write_pretraining_data(tmp_path, vocab_file)
     capsys.readouterr()
     pre = tmp_path / "pre"
     assert main(["pretrain", "--data", str(data), "--vocab", str(vocab_file), "--output-dir", str(pre),

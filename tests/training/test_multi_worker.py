@@ -14,8 +14,7 @@ import time
 import h5py
 import numpy as np
 
-from tests.training.conftest import TINY_MODEL, write_sentiment_tsv
-from tfpipe.cli.main import main
+from tests.training.conftest import TINY_MODEL, write_pretraining_data, write_sentiment_tsv
 
 
 def _free_port() -> int:
@@ -94,13 +93,7 @@ def test_two_workers_stop_early_together(tmp_path, vocab_file):
 
 
 def test_two_workers_pretrain_from_one_shard_with_a_backup_each(tmp_path, vocab_file):
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n\n".join(f"The cat sat on the mat {i}. The dog ran fast. A movie is good."
-                                  for i in range(40)))
-    data, run = tmp_path / "data", tmp_path / "pre"
-    assert main(["create-pretraining-data", "--input", str(corpus), "--vocab", str(vocab_file), "--output-dir",
-                 str(data), "--max-seq-length", "32", "--max-predictions-per-seq", "5", "--num-shards", "1",
-                 "--quiet"]) == 0
+    data, run = write_pretraining_data(tmp_path, vocab_file), tmp_path / "pre"
     # One shard for two workers (tf.data's file sharding fails on it), and a backup every 2 steps: written by both
     # workers at once, into one folder they would clobber each other's; each has its own (deleted at the end).
     backups = (run / "backup" / "latest.weights.h5", run / "worker-1" / "backup" / "latest.weights.h5")

@@ -61,10 +61,11 @@ def _tiny_model_and_stream(total_steps: int) -> tuple[keras.Model, tf.data.Datas
     return model, tf.data.Dataset.from_tensors((x, y)).repeat()
 
 
-def _fit_to(total: int, backup, epochs: int) -> tuple[keras.Model, dict, int]:
+def _fit_to(total: int, backup, epochs: int, backup_class=keras.callbacks.BackupAndRestore,
+            delete: bool = False) -> tuple[keras.Model, dict, int]:
     model, train = _tiny_model_and_stream(total)
-    # A backup every 2 steps, kept at the end: the state a run killed right after its last step would leave.
-    keep = keras.callbacks.BackupAndRestore(str(backup), save_freq=2, delete_checkpoint=False)
+    # A backup every 2 steps, by default kept at the end: the state a run killed right after its last step leaves.
+    keep = backup_class(str(backup), save_freq=2, delete_checkpoint=delete)
     count = CountSteps()
     history = fit_resumable(model, train, steps_per_epoch=4, epochs=epochs, backup_dir=backup, total_steps=total,
                             callbacks=[keep, count], verbose=0)
@@ -225,16 +226,9 @@ def test_a_restart_after_early_stopping_ended_the_run_runs_no_more_steps(tmp_pat
 
 def test_a_restart_after_the_last_step_was_backed_up_runs_no_more_steps(tmp_path):
     # Killed after the final backup but before it was deleted (`on_train_end`): nothing is left to run.
-    model, train = _tiny_model_and_stream(6)
-    keep = EpochEndBackup(str(tmp_path / "backup"), save_freq=2, delete_checkpoint=False)
-    fit_resumable(model, train, steps_per_epoch=4, epochs=2, backup_dir=tmp_path / "backup", total_steps=6,
-                  callbacks=[keep], verbose=0)
-    model, train = _tiny_model_and_stream(6)
-    count = CountSteps()
-    backup = EpochEndBackup(str(tmp_path / "backup"), save_freq=2, delete_checkpoint=True)
-    history = fit_resumable(model, train, steps_per_epoch=4, epochs=2, backup_dir=tmp_path / "backup",
-                            total_steps=6, callbacks=[backup, count], verbose=0)
-    assert int(model.optimizer.iterations.numpy()) == 6 and count.steps == 0
+    _fit_to(6, tmp_path / "backup", epochs=2, backup_class=EpochEndBackup)
+    model, history, ran = _fit_to(6, tmp_path / "backup", epochs=2, backup_class=EpochEndBackup, delete=True)
+    assert int(model.optimizer.iterations.numpy()) == 6 and ran == 0
     assert len(history["loss"]) == 2  # the run's two epochs, from before the restart
     assert not (tmp_path / "backup").exists()  # and the backup goes, as at a run's end
 
