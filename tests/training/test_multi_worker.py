@@ -1,10 +1,12 @@
 """MultiWorkerMirroredStrategy with two worker processes on 127.0.0.1: both end with identical weights, stop early
-together, and pretrain from fewer shard files than workers."""
+together, pretrain from fewer shard files than workers, and resume from the chief's backup after a SIGKILL."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -31,17 +33,38 @@ def _weights(path) -> dict[str, np.ndarray]:
     return found
 
 
-def _two_workers(*args: str, watch: tuple = ()) -> tuple[list[dict], set]:
-    """`tfpipe ARGS` run by two worker processes; returns what each printed last (its metrics, as JSON) and
-    which of the `watch` paths existed at some point while they ran."""
+def _start(*args: str, output_dirs: tuple = (), quiet: bool = True) -> list[subprocess.Popen]:
+    """`tfpipe ARGS` started by two worker processes on 127.0.0.1 (`output_dirs`: each its own `--output-dir`)."""
     workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
-    command = [sys.executable, "-m", "tfpipe.cli.main", *args, "--set", "training.strategy=multi_worker", *TINY_MODEL]
+    model = TINY_MODEL if quiet else [a for a in TINY_MODEL if a != "--quiet"]
     processes = []
     for index in range(2):
+        own = ["--output-dir", str(output_dirs[index])] if output_dirs else []
+        command = [sys.executable, "-m", "tfpipe.cli.main", *args, *own, "--set", "training.strategy=multi_worker",
+                   *model]
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3"}
         processes.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                           env=env))
+    return processes
+
+
+def _finish(processes: list[subprocess.Popen], ok: bool = True) -> list[tuple[str, str]]:
+    """Each worker's stdout and stderr once it ends; with `ok`, asserts both ended well."""
+    try:
+        outputs = [p.communicate(timeout=300) for p in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    for process, (_, err) in zip(processes, outputs):
+        assert (process.returncode == 0) == ok, err[-3000:]
+    return outputs
+
+
+def _two_workers(*args: str, watch: tuple = ()) -> tuple[list[dict], set]:
+    """`tfpipe ARGS` run by two worker processes; returns what each printed last (its metrics, as JSON) and
+    which of the `watch` paths existed at some point while they ran."""
+    processes = _start(*args)
     seen: set = set()
     done = threading.Event()
 
@@ -53,13 +76,9 @@ def _two_workers(*args: str, watch: tuple = ()) -> tuple[list[dict], set]:
     watcher = threading.Thread(target=look, daemon=True)
     watcher.start()
     try:
-        outputs = [p.communicate(timeout=300) for p in processes]
+        outputs = _finish(processes)
     finally:
         done.set()
-        for process in processes:
-            process.kill()
-    for process, (_, err) in zip(processes, outputs):
-        assert process.returncode == 0, err[-3000:]
     return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs], seen
 
 
@@ -92,15 +111,51 @@ def test_two_workers_stop_early_together(tmp_path, vocab_file):
     assert chief["optimizer_steps"] % 8 == 0
 
 
-def test_two_workers_pretrain_from_one_shard_with_a_backup_each(tmp_path, vocab_file):
+def test_two_workers_pretrain_from_one_shard_with_the_chiefs_backup(tmp_path, vocab_file):
     data, run = write_pretraining_data(tmp_path, vocab_file), tmp_path / "pre"
-    # One shard for two workers (tf.data's file sharding fails on it), and a backup every 2 steps: written by both
-    # workers at once, into one folder they would clobber each other's; each has its own (deleted at the end).
-    backups = (run / "backup" / "latest.weights.h5", run / "worker-1" / "backup" / "latest.weights.h5")
+    # One shard for two workers (tf.data's file sharding fails on it), and a backup every 2 steps: written by the
+    # chief only (two workers writing one folder clobbered each other's files), deleted at the end.
+    backups = (run / "backup" / "latest.weights.h5", run / "worker-1" / "backup")
     (chief, other), seen = _two_workers(
         "pretrain", "--data", str(data), "--vocab", str(vocab_file), "--output-dir", str(run), "--steps", "20",
         "--set", "pipeline.batch_size=8", "--set", "training.checkpoint_every_steps=2", watch=backups)
     assert chief["optimizer_steps"] == other["optimizer_steps"] == 20
     assert chief["mlm_accuracy"] == other["mlm_accuracy"]  # the same all-reduced metrics
     assert (run / "encoder.weights.h5").is_file()
-    assert seen == set(backups)
+    assert seen == {backups[0]}
+    assert not (run / "backup").exists()
+
+
+def test_two_workers_killed_and_restarted_resume_from_the_chiefs_backup(tmp_path, vocab_file):
+    train = write_sentiment_tsv(tmp_path / "train.tsv", 200)
+    run = tmp_path / "run"
+    args = ("finetune", "--task", "classification", "--train", str(train), "--text-column", "sentence",
+            "--label-column", "label", "--vocab", str(vocab_file), "--epochs", "2", "--batch-size", "4",
+            "--max-seq-length", "32", "--set", "training.checkpoint_every_steps=10")
+    first = _start(*args, output_dirs=(run, run))
+    metadata = run / "backup" / "training_metadata.json"
+    deadline = time.time() + 120
+    while not metadata.exists() and all(p.poll() is None for p in first) and time.time() < deadline:
+        time.sleep(0.01)
+    for process in first:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert metadata.exists(), "the first run never wrote a backup"
+    assert not (run / "metrics.json").exists()  # killed before the end
+
+    # Worker 1 cannot see the chief's backup (as on storage that is not shared): both stop with an error
+    # naming the steps, instead of waiting for each other in an all-reduce.
+    outputs = _finish(_start(*args, output_dirs=(run, tmp_path / "elsewhere")), ok=False)
+    for _, err in outputs:
+        assert re.search(r"resume from different optimizer steps \(worker 0: [1-9]\d*, worker 1: 0\)", err), \
+            err[-2000:]
+
+    outputs = _finish(_start(*args, output_dirs=(run, run), quiet=False))
+    steps = [json.loads(out.strip().splitlines()[-1])["training"]["optimizer_steps"] for out, _ in outputs]
+    assert steps == [2 * 50, 2 * 50]  # 200 rows / global batch 4, 2 epochs
+    ran = [int(m) for m in re.findall(r"^(\d+)/\1 - ", outputs[0][0], re.M)]
+    assert 0 < sum(ran) < 100  # resumed: only what was left
+    chief, other = _weights(run / "model.weights.h5"), _weights(run / "worker-1" / "model.weights.h5")
+    for name in chief:
+        np.testing.assert_array_equal(chief[name], other[name], err_msg=name)
+    assert not (run / "worker-1" / "backup").exists()

@@ -151,7 +151,10 @@ def _run(folder, epochs: int, save_freq: int, kill_at: int | None = None, patien
     best = keras.callbacks.ModelCheckpoint(str(folder / "best.weights.h5"), monitor="loss", mode="max",
                                            save_best_only=True, save_weights_only=True)
     count = CountSteps()
-    callbacks = [backup_class(str(folder / "backup"), save_freq=save_freq, delete_checkpoint=True), best, count]
+    folder.mkdir(parents=True, exist_ok=True)
+    log = keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True)
+    callbacks = [backup_class(str(folder / "backup"), save_freq=save_freq, delete_checkpoint=True), best, count,
+                 log]
     if patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="loss", mode="max", patience=patience))
     if kill_at:
@@ -199,6 +202,9 @@ def test_a_kill_while_an_epoch_ends_reruns_that_epoch_instead_of_skipping_it(tmp
     assert int(model.optimizer.iterations.numpy()) == 12
     assert ran == 8  # epoch 1 again (from the backup at its start), then epoch 2
     assert len(history["val_loss"]) == 3  # every epoch validated and kept
+    # The CSV log has each epoch once: a row written before the kill is dropped, not doubled by the rerun.
+    rows = (tmp_path / "history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows] == ["epoch", "0", "1", "2"]
 
 
 def test_a_kill_while_a_cut_short_run_validates_its_last_step_reruns_that_step(tmp_path):

@@ -23,10 +23,10 @@ class LearningRateLogger(keras.callbacks.Callback):
 def build_callbacks(
     run_dir: Path, config: TrainingConfig, monitor: Optional[str], mode: str = "max", chief: bool = True,
 ) -> list[keras.callbacks.Callback]:
-    """The callbacks of a fit; workers other than the chief keep their backups in a scratch folder."""
+    """The callbacks of a fit; workers other than the chief write nothing (they restore from the chief's backup)."""
     save_freq = config.checkpoint_every_steps or "epoch"
     callbacks: list[keras.callbacks.Callback] = [
-        EpochEndBackup(str(run_dir / "backup"), save_freq=save_freq, delete_checkpoint=True),
+        EpochEndBackup(str(run_dir / "backup"), save_freq=save_freq, delete_checkpoint=True, writer=chief),
         LearningRateLogger(),
     ]
     if monitor and config.early_stopping_patience:

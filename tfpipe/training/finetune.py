@@ -165,9 +165,9 @@ def finetune(
     monitor = ("val_loss" if config.task == "regression" else "val_accuracy") if validation else None
     mode = "min" if config.task == "regression" else "max"
     history = fit_resumable(
-        model, train, steps_per_epoch, config.training.epochs, (run if chief else worker_dir(run)) / "backup",
+        model, train, steps_per_epoch, config.training.epochs, run / "backup",
         total_steps=config.training.steps, validation_data=validation,
-        callbacks=build_callbacks(run if chief else worker_dir(run), config.training, monitor, mode, chief),
+        callbacks=build_callbacks(run, config.training, monitor, mode, chief),
         class_weight=_class_weights(train_records, labels, config) if labels else None, verbose=verbose)
     steps_done = int(keras.ops.convert_to_numpy(model.optimizer._iterations))
     if not chief:  # other workers keep their (identical) weights in a scratch folder of their own

@@ -21,7 +21,7 @@ from tfpipe.training.losses import SparseCrossEntropy
 from tfpipe.training.optimizers import build_optimizer
 from tfpipe.training.resume import fit_resumable
 from tfpipe.training.run_dir import save_run_files
-from tfpipe.training.strategies import build_strategy, is_chief, num_workers, worker_dir
+from tfpipe.training.strategies import build_strategy, is_chief, num_workers
 
 STEPS_PER_EPOCH = 200  # pretraining streams; an "epoch" is just the logging/checkpoint interval
 
@@ -75,9 +75,8 @@ def pretrain(config: Config, data_dir: str | Path, output_dir: str | Path, verbo
         ds = ds.with_options(options)
     per_epoch = min(STEPS_PER_EPOCH, steps)
     epochs = math.ceil(steps / per_epoch)
-    own = run if chief else worker_dir(run)  # each worker writes its backup to a folder of its own
-    history = fit_resumable(model, ds, per_epoch, epochs, own / "backup", total_steps=steps,
-                            callbacks=build_callbacks(own, config.training, None, chief=chief), verbose=verbose)
+    history = fit_resumable(model, ds, per_epoch, epochs, run / "backup", total_steps=steps,
+                            callbacks=build_callbacks(run, config.training, None, chief=chief), verbose=verbose)
     last = {k: float(v[-1]) for k, v in history.items() if v}
     metrics = {"mlm_accuracy": last.get("mlm_accuracy"), "mlm_loss": last.get("mlm_loss"),
                "nsp_accuracy": last.get("nsp_accuracy"), "loss": last.get("loss"),

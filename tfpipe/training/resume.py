@@ -8,6 +8,11 @@ batches, and an interrupted epoch is finished with only its remaining steps. Ker
 each `fit` from nothing (the best value seen, early stopping's patience), so the logs of finished epochs are kept
 beside the backup and replayed into them. A backup that would say an epoch is done (the epoch's last step, or
 the end of an epoch) waits until that epoch's validation and logs are done too.
+
+Under a multi-worker strategy only the chief writes the backup, and every worker restores from it (as Keras's
+BackupAndRestore always had it): the workers' weights are the same, so one copy is the truth, and workers with
+copies of their own could restart from different steps — and wait for each other forever. They check that they
+agree before the first step.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from typing import Optional
 import keras
 import numpy as np
 import tensorflow as tf
+
+from tfpipe.training.strategies import gather_across_workers
 
 EPOCH_LOGS = "epoch_logs.json"
 STOPPED = "stopped_after_epoch"  # in EPOCH_LOGS: the run ended after that epoch (early stopping, `total_steps`)
@@ -68,12 +75,26 @@ class EpochEndBackup(keras.callbacks.BackupAndRestore):
     epoch backup before the callbacks after it have seen the epoch: a kill in between resumed at the next epoch,
     so the killed epoch was never validated, checkpointed or counted by early stopping. `EpochMemory` writes such
     a backup right after the epoch's logs; without one, this callback writes it at its own `on_epoch_end`.
+
+    With `writer=False` (multi-worker runs, on every worker but the chief) it neither writes nor deletes
+    `backup_dir`, and leaves restoring to `fit_resumable`, which reads the chief's backup before `fit`.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, writer: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.writer = writer
+        if not writer:
+            self.delete_checkpoint = False
         self._pending = False
         self.flushed_by_memory = False  # set by the `EpochMemory` of the same fit
+
+    def on_train_begin(self, logs=None) -> None:
+        if self.writer:  # a reader's restore here could race the chief's backup at a `fit_resumable` seam
+            super().on_train_begin(logs)
+
+    def _save_model(self) -> None:
+        if self.writer:
+            super()._save_model()
 
     def on_train_batch_end(self, batch, logs=None) -> None:
         if self._should_save_on_batch(batch):
@@ -123,6 +144,7 @@ class EpochMemory(keras.callbacks.Callback):
                          if isinstance(c, keras.callbacks.EarlyStopping)
                          or (isinstance(c, keras.callbacks.ModelCheckpoint) and c.save_best_only)]
         self.backups = [c for c in callbacks if isinstance(c, EpochEndBackup)]
+        self.writer = all(backup.writer for backup in self.backups)  # the chief's logs, read by every worker
 
     def on_train_begin(self, logs=None) -> None:
         # BackupAndRestore has just set the epoch to resume from its metadata, which is one behind for a backup
@@ -159,6 +181,13 @@ class EpochMemory(keras.callbacks.Callback):
         self.epochs[epoch] = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
         if self.model.stop_training:  # early stopping (which goes before) or the last step: the run is over
             self.stopped_after = epoch
+        if self.writer:
+            self._write()
+        for backup in self.backups:  # only now may a backup say this epoch is done
+            # The run's last epoch is always backed up: a kill before the backup's deletion restarts into nothing.
+            backup.save_pending(force=self.model.stop_training)
+
+    def _write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(f".{os.getpid()}.tmp")  # unique, should two processes share the folder
         saved: dict = {str(e): v for e, v in sorted(self.epochs.items())}
@@ -166,9 +195,6 @@ class EpochMemory(keras.callbacks.Callback):
             saved[STOPPED] = self.stopped_after
         partial.write_text(json.dumps(saved))
         partial.replace(self.path)  # a kill mid-write leaves the previous file whole
-        for backup in self.backups:  # only now may a backup say this epoch is done
-            # The run's last epoch is always backed up: a kill before the backup's deletion restarts into nothing.
-            backup.save_pending(force=self.model.stop_training)
 
     def history(self) -> dict[str, list]:
         """Every epoch of the run, before and after a restart, as `History.history` lays it out."""
@@ -177,6 +203,34 @@ class EpochMemory(keras.callbacks.Callback):
             for key, value in epoch_logs.items():
                 merged.setdefault(key, []).append(value)
         return merged
+
+
+def _drop_rows_to_rerun(callbacks: list, first_epoch: int) -> None:
+    """Drops a CSV log's rows for the epochs a restart runs again: logged before a kill that came before their
+    backup, they would be written twice (`CSVLogger(append=True)` adds the rerun's)."""
+    for log in (c for c in callbacks if isinstance(c, keras.callbacks.CSVLogger) and c.append):
+        path = Path(log.filename)
+        if not path.is_file():
+            continue
+        with path.open(newline="", encoding="utf-8") as handle:  # kept byte for byte, line ends included
+            lines = handle.read().splitlines(keepends=True)
+        kept = lines[:1] + [line for line in lines[1:]
+                            if not (first := line.split(log.sep, 1)[0]).isdigit() or int(first) < first_epoch]
+        if len(kept) < len(lines):
+            partial = path.with_suffix(f".{os.getpid()}.tmp")
+            with partial.open("w", newline="", encoding="utf-8") as handle:
+                handle.writelines(kept)
+            partial.replace(path)
+
+
+def _check_workers_agree(strategy: tf.distribute.Strategy, done: int, backup_dir: Path) -> None:
+    steps = gather_across_workers(strategy, done)
+    if len(set(steps)) > 1:
+        found = ", ".join(f"worker {i}: {n}" for i, n in enumerate(steps))
+        raise RuntimeError(
+            f"the workers would resume from different optimizer steps ({found}): every worker restores from the "
+            f"chief's backup {backup_dir}, so the run directory must be on storage that all workers read and see "
+            "the same (a shared filesystem, GCS); on such storage, restart all workers with the same command")
 
 
 def fit_resumable(
@@ -200,6 +254,8 @@ def fit_resumable(
     epoch, into = divmod(done, steps_per_epoch)
     at_the_end = done >= (total_steps or epochs * steps_per_epoch)  # a last epoch cut short is done too
     memory = EpochMemory(backup_dir, epoch + int(at_the_end and into > 0), callbacks)
+    # Also a barrier: no worker deletes the backup below before every worker has read it.
+    _check_workers_agree(model.distribute_strategy, done, backup_dir)
     if at_the_end or memory.stopped_after is not None:
         # Killed after the run's last backup, before `on_train_end` deleted it: a `fit` would take one more step
         # (Keras clears `stop_training` at its start). The callbacks still get the run's best value.
@@ -209,6 +265,8 @@ def fit_resumable(
         if backup is not None and backup.delete_checkpoint:
             shutil.rmtree(backup_dir, ignore_errors=True)
         return memory.history()
+    if done:
+        _drop_rows_to_rerun(callbacks, epoch)
     callbacks.append(memory)
 
     def run(first_epoch: int, steps: int, last_epoch: int) -> None:

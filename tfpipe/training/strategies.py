@@ -46,6 +46,16 @@ def num_workers(strategy: tf.distribute.Strategy) -> int:
     return max(1, len(cluster.get("chief", [])) + len(cluster.get("worker", [])))
 
 
+def gather_across_workers(strategy: tf.distribute.Strategy, value: int) -> list[int]:
+    """Every worker's `value`, in worker order, on every worker — a barrier too; `[value]` in one process."""
+    workers = num_workers(strategy)
+    if workers == 1:
+        return [value]
+    local = strategy.experimental_distribute_values_from_function(lambda _: tf.constant([value], tf.int64))
+    every = strategy.gather(local, axis=0).numpy().tolist()  # one entry per replica, worker by worker
+    return every[:: len(every) // workers]
+
+
 def is_chief() -> bool:
     """Worker 0 (or a single process) writes the run directory; other workers write to scratch."""
     config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
