@@ -145,6 +145,10 @@ def main() -> None:
     parser.add_argument("--baseline-tree", type=Path,
                         help="with --levers: also run an older checkout of tfpipe (e.g. a `git worktree`) with buckets "
                              "and its own defaults, to measure changes that have no switch")
+    parser.add_argument("--extra", action="append", default=[],
+                        help="a flag added to the headline's `tfpipe finetune` (repeat it; e.g. --extra=--set "
+                             "--extra=training.steps_per_execution=5)")
+    parser.add_argument("--only-job", action="store_true", help="the headline job(s) only: no RSS or FLOP/s runs")
     parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "finetune")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -164,14 +168,15 @@ def main() -> None:
             print(name, results["levers"][name], flush=True)
     else:
         train = _rows(args.rows, args.out)
-        results["tfpipe"] = tfpipe_job(train, args.out / "headline", HEADLINE)
+        results["tfpipe"] = tfpipe_job(train, args.out / "headline", HEADLINE + args.extra)
         print("tfpipe", results["tfpipe"], flush=True)
         if args.anchor_python:
             results["anchor"] = anchor_job(args.anchor_python, args.rows)
             print("anchor", results["anchor"], flush=True)
             results["speedup"] = round(results["anchor"]["total_s"] / results["tfpipe"]["total_s"], 2)
-        results["peak_rss_mib_batch32_seq128"] = peak_rss_seq128(_rows(640, args.out), args.out)
-        results["flops"] = peaks_and_model_flops()
+        if not args.only_job:
+            results["peak_rss_mib_batch32_seq128"] = peak_rss_seq128(_rows(640, args.out), args.out)
+            results["flops"] = peaks_and_model_flops()
         print(json.dumps(results, indent=2))
     (args.out / ("levers.json" if args.levers else "headline.json")).write_text(json.dumps(results, indent=2))
 

@@ -100,7 +100,7 @@ def padded_tokens(rows: int) -> dict[str, int]:
             "tfpipe buckets 16/32/48/64": buckets, "tfpipe sorted windows of 50 batches": sorted_windows}
 
 
-def tensorflow_parts(lengths: list[int]) -> dict:
+def tensorflow_parts(lengths: list[int], policy: str = "float32", jit: bool = False) -> dict:
     import keras
     import numpy as np
     import tensorflow as tf
@@ -112,6 +112,7 @@ def tensorflow_parts(lengths: list[int]) -> dict:
     from tfpipe.training.optimizers import build_optimizer
 
     keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy(policy)
     encoder, _, _ = load_hf_checkpoint(MINILM)
     model = SequenceClassifier(encoder, 2)
     variables = model.trainable_variables
@@ -127,15 +128,16 @@ def tensorflow_parts(lengths: list[int]) -> dict:
             np.asarray(fn(*args))
         return round((time.perf_counter() - start) / reps * 1000, 1)
 
-    @tf.function
+    @tf.function(jit_compile=jit)
     def forward(x):
-        return tf.reduce_sum(model(x, training=True))
+        return tf.reduce_sum(tf.cast(model(x, training=True), tf.float32))
 
-    @tf.function
+    @tf.function(jit_compile=jit)
     def forward_backward(x, y):
         with tf.GradientTape() as tape:
             loss = loss_fn(y, model(x, training=True))
-        return tf.add_n([tf.reduce_sum(tf.convert_to_tensor(g)) for g in tape.gradient(loss, variables)])
+        return tf.add_n([tf.reduce_sum(tf.cast(tf.convert_to_tensor(g), tf.float32))
+                         for g in tape.gradient(loss, variables)])
 
     out: dict = {}
     for length in lengths:
@@ -145,14 +147,15 @@ def tensorflow_parts(lengths: list[int]) -> dict:
         out[f"length {length}"] = {"fwd_ms": timed(forward, x), "fwd_bwd_ms": timed(forward_backward, x, y)}
     gradients = [tf.random.normal(v.shape, stddev=1e-3) for v in variables]
 
-    @tf.function
-    def update(optimizer):
-        optimizer.apply_gradients(zip(gradients, variables))
-        return tf.constant(0)
+    def update_ms(pairs: list) -> float:
+        optimizer = build_optimizer(TrainingConfig(), 1000)
+        optimizer.build([v for _, v in pairs])
+        return timed(tf.function(lambda: (optimizer.apply_gradients(pairs), tf.constant(0))[1]))
 
-    optimizer = build_optimizer(TrainingConfig(), 1000)
-    optimizer.build(variables)
-    out["update_ms"] = timed(update, optimizer)
+    pairs = list(zip(gradients, variables))
+    out["update_ms"] = update_ms(pairs)
+    word_embedding = model.encoder.token_embedding.embeddings
+    out["update_without_word_embedding_ms"] = update_ms([(g, v) for g, v in pairs if v is not word_embedding])
     out["weights"] = int(sum(np.prod(v.shape) for v in variables))
     return out
 
@@ -162,6 +165,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=16000)
     parser.add_argument("--lengths", default="16,40", help="sequence lengths to time (batch 32)")
     parser.add_argument("--anchor-python", help="python of the anchor's venv (torch + transformers)")
+    parser.add_argument("--policy", default="float32", help="Keras dtype policy of the TensorFlow parts")
+    parser.add_argument("--jit", action="store_true", help="XLA-compile the TensorFlow forward (+ backward)")
+    parser.add_argument("--tensorflow-only", action="store_true", help="only the TensorFlow parts (2.)")
     parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "step-parts")
     args = parser.parse_args()
     quiet_tensorflow()
@@ -169,14 +175,16 @@ def main() -> None:
     importlib.import_module("tfpipe")  # before TensorFlow: its oneDNN setting, as the CLI has it
     lengths = [int(n) for n in args.lengths.split(",")]
     results: dict = {"machine": machine_info(), "rows": args.rows}
-    results["fp32_matmul_gflops"] = matmul_by_onednn_setting()
-    print(json.dumps(results["fp32_matmul_gflops"]), flush=True)
-    results["padded_tokens"] = tokens = padded_tokens(args.rows)
-    print(markdown_table(["batching", "tokens per epoch", "x real"],
-                         [(k, v, round(v / tokens["real"], 2)) for k, v in tokens.items()]), flush=True)
-    results["tensorflow"] = tf_parts = tensorflow_parts(lengths)
+    if not args.tensorflow_only:
+        results["fp32_matmul_gflops"] = matmul_by_onednn_setting()
+        print(json.dumps(results["fp32_matmul_gflops"]), flush=True)
+        results["padded_tokens"] = tokens = padded_tokens(args.rows)
+        print(markdown_table(["batching", "tokens per epoch", "x real"],
+                             [(k, v, round(v / tokens["real"], 2)) for k, v in tokens.items()]), flush=True)
+    results["tensorflow"] = tf_parts = tensorflow_parts(lengths, args.policy, args.jit)
+    results["tensorflow"]["policy"], results["tensorflow"]["jit"] = args.policy, args.jit
     print(json.dumps(tf_parts), flush=True)
-    if args.anchor_python:
+    if args.anchor_python and not args.tensorflow_only:
         done = subprocess.run([args.anchor_python, "-c", TORCH_PARTS, str(MINILM), args.lengths],
                               capture_output=True, text=True, check=True)
         results["torch"] = json.loads(done.stdout.strip().splitlines()[-1])
