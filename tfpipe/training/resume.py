@@ -9,8 +9,8 @@ each `fit` from nothing (the best value seen, early stopping's patience), so the
 beside the backup and replayed into them. A backup that would say an epoch is done (the epoch's last step, or
 the end of an epoch) waits until that epoch's validation and logs are done too.
 
-Under a multi-worker strategy only the chief writes the backup, and every worker restores from it (as Keras's
-BackupAndRestore always had it): the workers' weights are the same, so one copy is the truth, and workers with
+Under a multi-worker strategy only the chief writes the backup, and every worker restores from it (as tf.keras's
+multi-worker BackupAndRestore did): the workers' weights are the same, so one copy is the truth, and workers with
 copies of their own could restart from different steps — and wait for each other forever. They check that they
 agree before the first step.
 """

@@ -56,17 +56,20 @@ def gather_across_workers(strategy: tf.distribute.Strategy, value: int) -> list[
     return every[:: len(every) // workers]
 
 
+def _tf_config() -> dict:
+    return json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+
+
 def is_chief() -> bool:
-    """Worker 0 (or a single process) writes the run directory; other workers write to scratch."""
-    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    """Worker 0 (or a single process) writes the run directory and its backup; the others read them."""
+    config = _tf_config()
     task = config.get("task", {})
     return task.get("type", "worker") in ("worker", "chief") and int(task.get("index", 0)) == 0 \
         if "cluster" in config else True
 
 
 def worker_dir(run: Path) -> Path:
-    """Scratch folder of a non-chief worker inside the run directory."""
-    index = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}").get("task", {}).get("index", 0)
-    path = Path(run) / f"worker-{index}"
+    """Folder of a non-chief worker inside the run directory (its final weights)."""
+    path = Path(run) / f"worker-{_tf_config().get('task', {}).get('index', 0)}"
     path.mkdir(parents=True, exist_ok=True)
     return path
