@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -61,3 +64,15 @@ def write_pretraining_data(folder: Path, vocab_file: Path) -> Path:
                  str(data), "--max-seq-length", "32", "--max-predictions-per-seq", "5", "--num-shards", "1",
                  "--quiet"]) == 0
     return data
+
+
+def kill_once_written(path: Path, processes: list[subprocess.Popen], timeout: float = 120) -> bool:
+    """SIGKILLs `processes` as soon as `path` exists (or one of them ends, or `timeout` passes); returns whether
+    `path` was written."""
+    deadline = time.time() + timeout
+    while not path.exists() and all(p.poll() is None for p in processes) and time.time() < deadline:
+        time.sleep(0.01)
+    for process in processes:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    return path.exists()

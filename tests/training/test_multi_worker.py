@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import time
 import h5py
 import numpy as np
 
-from tests.training.conftest import TINY_MODEL, write_pretraining_data, write_sentiment_tsv
+from tests.training.conftest import TINY_MODEL, kill_once_written, write_pretraining_data, write_sentiment_tsv
 
 
 def _free_port() -> int:
@@ -132,15 +131,8 @@ def test_two_workers_killed_and_restarted_resume_from_the_chiefs_backup(tmp_path
     args = ("finetune", "--task", "classification", "--train", str(train), "--text-column", "sentence",
             "--label-column", "label", "--vocab", str(vocab_file), "--epochs", "2", "--batch-size", "4",
             "--max-seq-length", "32", "--set", "training.checkpoint_every_steps=10")
-    first = _start(*args, output_dirs=(run, run))
     metadata = run / "backup" / "training_metadata.json"
-    deadline = time.time() + 120
-    while not metadata.exists() and all(p.poll() is None for p in first) and time.time() < deadline:
-        time.sleep(0.01)
-    for process in first:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-    assert metadata.exists(), "the first run never wrote a backup"
+    assert kill_once_written(metadata, _start(*args, output_dirs=(run, run))), "the first run never wrote a backup"
     assert not (run / "metrics.json").exists()  # killed before the end
 
     # Worker 1 cannot see the chief's backup (as on storage that is not shared): both stop with an error

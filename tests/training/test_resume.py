@@ -6,17 +6,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.training.conftest import TINY_MODEL, write_sentiment_tsv
+from tests.training.conftest import TINY_MODEL, kill_once_written, write_sentiment_tsv
 from tests.training.test_options import make_batch, make_model
 from tfpipe.config.schemas import TrainingConfig
 from tfpipe.training.optimizers import build_optimizer
@@ -33,12 +31,7 @@ def test_sigkill_then_restart_finishes_with_the_same_steps(tmp_path, vocab_file)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     metadata = run / "backup" / "training_metadata.json"
-    deadline = time.time() + 120
-    while not metadata.exists() and first.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    assert metadata.exists(), "the first run never wrote a backup"
+    assert kill_once_written(metadata, [first]), "the first run never wrote a backup"
     assert not (run / "metrics.json").exists()  # killed before the end
     saved = json.loads(metadata.read_text())
 

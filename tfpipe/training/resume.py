@@ -189,12 +189,10 @@ class EpochMemory(keras.callbacks.Callback):
 
     def _write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(f".{os.getpid()}.tmp")  # unique, should two processes share the folder
         saved: dict = {str(e): v for e, v in sorted(self.epochs.items())}
         if self.stopped_after is not None:
             saved[STOPPED] = self.stopped_after
-        partial.write_text(json.dumps(saved))
-        partial.replace(self.path)  # a kill mid-write leaves the previous file whole
+        _replace_whole(self.path, json.dumps(saved))
 
     def history(self) -> dict[str, list]:
         """Every epoch of the run, before and after a restart, as `History.history` lays it out."""
@@ -203,6 +201,13 @@ class EpochMemory(keras.callbacks.Callback):
             for key, value in epoch_logs.items():
                 merged.setdefault(key, []).append(value)
         return merged
+
+
+def _replace_whole(path: Path, text: str) -> None:
+    """Writes `text` as `path` so that a kill mid-write leaves the previous file whole (line ends as given)."""
+    partial = path.with_suffix(f".{os.getpid()}.tmp")  # unique, should two processes share the folder
+    partial.write_text(text, encoding="utf-8", newline="")
+    partial.replace(path)
 
 
 def _drop_rows_to_rerun(callbacks: list, first_epoch: int) -> None:
@@ -217,10 +222,7 @@ def _drop_rows_to_rerun(callbacks: list, first_epoch: int) -> None:
         kept = lines[:1] + [line for line in lines[1:]
                             if not (first := line.split(log.sep, 1)[0]).isdigit() or int(first) < first_epoch]
         if len(kept) < len(lines):
-            partial = path.with_suffix(f".{os.getpid()}.tmp")
-            with partial.open("w", newline="", encoding="utf-8") as handle:
-                handle.writelines(kept)
-            partial.replace(path)
+            _replace_whole(path, "".join(kept))
 
 
 def _check_workers_agree(strategy: tf.distribute.Strategy, done: int, backup_dir: Path) -> None:
