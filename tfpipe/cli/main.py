@@ -26,6 +26,7 @@ COMMANDS = {
     "serve": "serve",
     "predict": "predict",
     "export": "export",
+    "convert": "convert",
 }
 
 

@@ -18,13 +18,12 @@ from tfpipe.data.labels import IGNORE_INDEX
 from tfpipe.data.pretraining_data import read_manifest
 from tfpipe.text.labels import LabelVocab
 from tfpipe.text.readers import Record, TokenRecord
-from tfpipe.text.tokenizer import WordPieceTokenizer
+from tfpipe.text.tokenizer import MODEL_INPUTS, WordPieceTokenizer
 
 AUTOTUNE = tf.data.AUTOTUNE
 # The functions mapped here are plain TensorFlow ops with Python-level branching only; AutoGraph's source
 # transformation of them (and of the tokenizer they call) cost ~4 s per dataset, more than tokenizing SST-2 dev.
 _graph = tf.autograph.experimental.do_not_convert
-MODEL_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
 
 
 def with_ignore_weights(ds: tf.data.Dataset) -> tf.data.Dataset:

@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from tfpipe.export.serving_module import ServingModule
+from tfpipe.export.signatures import SignatureFunctions
 
 CHILD = Path(__file__).with_name("verify_child.py")
 
@@ -31,7 +31,8 @@ def _encode(array: np.ndarray) -> dict:
     return {"dtype": array.dtype.name, "values": array.tolist()}
 
 
-def _examples(texts: list[str], pairs: Optional[list[str]]) -> np.ndarray:
+def serialized_examples(texts: list[str], pairs: Optional[list[str]]) -> np.ndarray:
+    """`[n]` serialized tf.Examples with `text` (and `text_pair`) features, as the classify signature takes."""
     serialized = []
     for i, text in enumerate(texts):
         feature = {"text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode("utf-8")]))}
@@ -41,7 +42,7 @@ def _examples(texts: list[str], pairs: Optional[list[str]]) -> np.ndarray:
     return np.array(serialized, dtype=object)
 
 
-def build_cases(module: ServingModule, texts: list[str], pairs: Optional[list[str]]) -> dict:
+def build_cases(module: SignatureFunctions, texts: list[str], pairs: Optional[list[str]]) -> dict:
     """signature → {"inputs", "expected"}: the in-process outputs of every signature on the sample inputs."""
     text_inputs = {"text": np.array([t.encode("utf-8") for t in texts], dtype=object)}
     if pairs is not None:
@@ -50,8 +51,8 @@ def build_cases(module: ServingModule, texts: list[str], pairs: Optional[list[st
                         tf.constant(text_inputs["text_pair"]) if pairs is not None else None)
     per_signature = {"serving_default": text_inputs,
                      "predict_ids": {k: v.numpy() for k, v in ids.items()},
-                     "classify": {"inputs": _examples(texts, pairs)},
-                     "regress": {"inputs": _examples(texts, pairs)}}
+                     "classify": {"inputs": serialized_examples(texts, pairs)},
+                     "regress": {"inputs": serialized_examples(texts, pairs)}}
     cases = {}
     for name, (fn, _, _) in module.endpoints().items():
         inputs = per_signature[name]

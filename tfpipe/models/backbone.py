@@ -16,7 +16,7 @@ import keras
 import keras_hub
 
 from tfpipe.config.schemas import POOLINGS, ModelConfig
-from tfpipe.text.tokenizer import WordPieceTokenizer
+from tfpipe.text.tokenizer import MODEL_INPUTS, WordPieceTokenizer
 
 # Google's BERT miniatures: (layers, hidden, heads, intermediate).
 SIZES = {
@@ -26,7 +26,6 @@ SIZES = {
     "medium": (8, 512, 8, 2048),
     "base": (12, 768, 12, 3072),
 }
-MODEL_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
 
 
 @keras.saving.register_keras_serializable(package="tfpipe")

@@ -21,6 +21,9 @@ from typing import Sequence
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+# The model-input contract (DESIGN.md): what `encode` feeds every encoder, in the training pipelines, the exports
+# and the converted (ONNX / OpenVINO / TensorRT) encoders alike.
+MODEL_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)
 MAX_CHARS_PER_WORD = 100

@@ -1,0 +1,184 @@
+"""The check every conversion passes before it is kept: the converted model and the SavedModel side by side on
+the export's own sample texts (every signature, raw text in), on a labelled file when one is given, and timed on
+the same token-id batches.
+
+fp32 must match to 1e-4 in every float output and exactly in labels and tags; reduced precisions must agree on
+enough samples and, with `--eval-data`, lose at most the allowed accuracy.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
+
+from tfpipe.config import Config, from_dict
+from tfpipe.export.convert.runtime import ConvertedModel, Encoder, read_export_metadata
+from tfpipe.export.layout import WARMUP_PATH
+from tfpipe.export.samples import EDGE_CASES
+from tfpipe.export.verify import serialized_examples
+from tfpipe.text.readers import Record, TokenRecord, read_records
+from tfpipe.text.tokenizer import MODEL_INPUTS
+
+FP32_TOLERANCE = 1e-4
+TIMED_BATCHES = (1, 32)
+TIMED_SEQUENCE = 128
+
+
+def sample_texts(export_dir: str | Path) -> tuple[list[str], Optional[list[str]]]:
+    """The texts of the export's warm-up records (real evaluation examples and edge cases), plus tfpipe's edge
+    cases, with their pairs for pair models."""
+    texts, pairs = [], []
+    path = Path(export_dir) / WARMUP_PATH
+    if path.is_file():
+        for record in tf.data.TFRecordDataset(str(path)):
+            request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
+            texts += [t.decode("utf-8") for t in request.inputs["text"].string_val]
+            pairs += [t.decode("utf-8") for t in request.inputs["text_pair"].string_val]
+    texts += EDGE_CASES
+    pairs += [t[::-1] for t in EDGE_CASES]
+    return texts, (pairs if read_export_metadata(export_dir).get("text_pair") else None)
+
+
+def _signature_inputs(model: ConvertedModel, texts: list[str], pairs: Optional[list[str]]) -> dict[str, dict]:
+    text = {"text": tf.constant(texts)}
+    if pairs is not None:
+        text["text_pair"] = tf.constant(pairs)
+    examples = {"inputs": tf.constant(serialized_examples(texts, pairs))}
+    ids = model.functions.encode(text["text"], text.get("text_pair"))
+    return {"serving_default": text, "classify": examples, "regress": examples, "predict_ids": ids}
+
+
+def _agreement(got: np.ndarray, want: np.ndarray) -> float:
+    if got.shape != want.shape:
+        return 0.0
+    rows = (got == want).reshape(len(want), -1).all(axis=1) if want.size else np.ones(len(want), bool)
+    return float(rows.mean()) if len(rows) else 1.0
+
+
+def parity(saved: Any, model: ConvertedModel, texts: list[str], pairs: Optional[list[str]]) -> dict[str, Any]:
+    """Every signature of both on the sample texts: the largest float difference and the smallest agreement
+    (share of rows equal) of the label/tag/id outputs, per output and overall."""
+    per_output: dict[str, float] = {}
+    max_diff, agreement = 0.0, 1.0
+    for name, inputs in _signature_inputs(model, texts, pairs).items():
+        if name not in model.signatures:
+            continue
+        want = {k: v.numpy() for k, v in saved.signatures[name](**inputs).items()}
+        got = {k: v.numpy() for k, v in model.signatures[name](**inputs).items()}
+        for key, expected in want.items():
+            if expected.dtype.kind == "f":
+                diff = float(np.max(np.abs(got[key] - expected))) if expected.size else 0.0
+                per_output[f"{name}.{key}"] = diff
+                max_diff = max(max_diff, diff)
+            else:
+                share = _agreement(got[key], expected)
+                per_output[f"{name}.{key}"] = share
+                agreement = min(agreement, share)
+    return {"samples": len(texts), "max_abs_diff": max_diff, "agreement": agreement, "per_output": per_output}
+
+
+def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
+    fn()  # warm-up (first-call graph building and allocation)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def latency(saved: Any, encoder: Encoder, vocabulary_size: int, repeats: int = 5) -> dict[str, dict[str, float]]:
+    """Median milliseconds of the SavedModel's token-id signature and the converted encoder on the same random
+    `[batch, 128]` ids, batch by batch side by side, and the speed-up."""
+    rng = np.random.default_rng(0)
+    out: dict[str, dict[str, float]] = {"savedmodel_ms": {}, "converted_ms": {}, "speedup": {}}
+    for batch in TIMED_BATCHES:
+        ids = rng.integers(5, vocabulary_size, (batch, TIMED_SEQUENCE), dtype=np.int32)
+        feeds = {"input_word_ids": ids, "input_mask": np.ones_like(ids), "input_type_ids": np.zeros_like(ids)}
+        constants = {k: tf.constant(v) for k, v in feeds.items()}
+        key = f"batch_{batch}"
+        out["savedmodel_ms"][key] = _median_ms(lambda c=constants: saved.signatures["predict_ids"](**c), repeats)
+        out["converted_ms"][key] = _median_ms(lambda f=feeds: encoder(f), repeats)
+        out["speedup"][key] = out["savedmodel_ms"][key] / out["converted_ms"][key]
+    return out
+
+
+def export_config(export_dir: str | Path) -> Config:
+    return from_dict(Config, read_export_metadata(export_dir)["config"])
+
+
+def read_labelled(path: str | Path, export_dir: str | Path) -> list[Record | TokenRecord]:
+    """A labelled file, read with the reader settings the model was trained with."""
+    config, task = export_config(export_dir), read_export_metadata(export_dir)["task"]
+    records = list(read_records(path, config.reader, task))
+    if not records:
+        raise ValueError(f"{path}: no records to evaluate on")
+    return records
+
+
+def _predict_all(signature, records: list, pair: bool, batch_size: int = 32) -> dict[str, np.ndarray]:
+    parts: dict[str, list] = {}
+    for start in range(0, len(records), batch_size):
+        chunk = records[start:start + batch_size]
+        texts = [r.text if isinstance(r, Record) else " ".join(r.words) for r in chunk]
+        inputs = {"text": tf.constant(texts)}
+        if pair:
+            inputs["text_pair"] = tf.constant([r.text_pair or "" for r in chunk])
+        for key, value in signature(**inputs).items():
+            parts.setdefault(key, []).append(value.numpy())
+    return {k: np.concatenate(v) if v[0].ndim == 1 else v for k, v in parts.items()}
+
+
+def _score(outputs: dict, records: list, task: str) -> tuple[str, float]:
+    if task == "regression":
+        gold = np.array([float(r.label) for r in records])
+        return "mean_abs_error", float(np.mean(np.abs(outputs["predictions"] - gold)))
+    if task == "token-classification":
+        right = total = 0
+        for words, tags, record in zip(_rows(outputs["words"]), _rows(outputs["tags"]), records):
+            if len(words) == len(record.words):  # words the model split as the file did
+                right += sum(t == g for t, g in zip(tags, record.tags))
+                total += len(record.words)
+        return "word_tag_accuracy", right / max(total, 1)
+    predicted = [s.decode("utf-8") for s in outputs["labels"]]
+    return "accuracy", float(np.mean([p == r.label for p, r in zip(predicted, records)]))
+
+
+def _rows(batches: list[np.ndarray]) -> list[list[str]]:
+    return [[w.decode("utf-8") for w in row if w] for batch in batches for row in batch]
+
+
+def accuracy(saved: Any, model: ConvertedModel, records: list, export_dir: str | Path) -> dict[str, Any]:
+    """The SavedModel's and the converted model's score on a labelled file (raw text through serving_default)."""
+    metadata = read_export_metadata(export_dir)
+    task, pair = metadata["task"], bool(metadata.get("text_pair"))
+    if task == "token-classification":
+        records = [replace(r, tags=list(r.tags)) for r in records if r.tags]
+    metric, base = _score(_predict_all(saved.signatures["serving_default"], records, pair), records, task)
+    _, converted = _score(_predict_all(model.signatures["serving_default"], records, pair), records, task)
+    # How much worse the converted model is: accuracy points, or the rise in mean absolute error.
+    drop = converted - base if metric == "mean_abs_error" else (base - converted) * 100
+    return {"metric": metric, "records": len(records), "savedmodel": base, "converted": converted, "drop": drop}
+
+
+def calibration_batches(path: str | Path, export_dir: str | Path, tokenizer, limit: int = 300,
+                        batch_size: int = 8) -> list[dict[str, np.ndarray]]:
+    """Token-id batches for int8 calibration, from tfpipe's own fine-tuning pipeline over a file (labels unused)."""
+    from tfpipe.data.pipelines import finetune_dataset
+
+    config, task = export_config(export_dir), read_export_metadata(export_dir)["task"]
+    records = [replace(r, tags=None) if isinstance(r, TokenRecord) else replace(r, label=None)
+               for r in read_labelled(path, export_dir)]
+    pipeline = replace(config.pipeline, batch_size=batch_size)
+    batches = []
+    for features in finetune_dataset(records, tokenizer, task, None, pipeline).take(limit):
+        features = features[0] if isinstance(features, tuple) else features
+        batches.append({name: features[name].numpy().astype(np.int32) for name in MODEL_INPUTS})
+    return batches
