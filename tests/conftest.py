@@ -77,3 +77,30 @@ def tiny_exports(tmp_path_factory, tiny_runs):
         return exports[task]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def converted_exports(tmp_path_factory, tiny_runs, tiny_exports):
+    """task → (base, name, version dir) of a copy of the tiny export with its encoder converted and verified to
+    ONNX and OpenVINO in fp32 (and, for classification, both int8 variants, scored on the run's dev file)."""
+    import shutil
+
+    from tfpipe.export.convert.api import convert_export
+
+    root, done = tmp_path_factory.mktemp("converted"), {}
+
+    def get(task: str):
+        if task not in done:
+            _, name, path = tiny_exports(task)
+            version = shutil.copytree(path, root / name / path.name)
+            for to in ("onnx", "openvino"):
+                convert_export(version, to, timing_repeats=1, log=lambda _: None)
+            if task == "classification":
+                dev = tiny_runs(task).parent / "dev.tsv"
+                convert_export(version, "onnx", precision="int8", eval_data=dev, timing_repeats=1, log=lambda _: None)
+                convert_export(version, "openvino", precision="int8", calibration_data=dev, eval_data=dev,
+                               timing_repeats=1, log=lambda _: None)
+            done[task] = (root, name, version)
+        return done[task]
+
+    return get

@@ -1,10 +1,13 @@
-"""`tensorflow_model_server`'s flags (names and defaults from its main.cc) plus `--host` and
-`--allowed_model_roots`; `--flag=value` and `--flag value` both work, booleans also bare (`--enable_batching`)."""
+"""`tensorflow_model_server`'s flags (names and defaults from its main.cc) plus `--host`,
+`--allowed_model_roots` and `--backend`; `--flag=value` and `--flag value` both work, booleans also bare
+(`--enable_batching`)."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import MISSING, dataclass, field, fields
+
+from tfpipe.export.convert.manifest import BACKENDS
 
 
 def parse_bool(text: str | bool) -> bool:
@@ -67,6 +70,7 @@ class ServerOptions:
     xla_cpu_compilation_enabled: bool = False
     enable_profiler: bool = True
     allowed_model_roots: list[str] = field(default_factory=list)
+    backend: str = "tensorflow"  # tfpipe's own: what runs versions that have a verified converted encoder
     version: bool = False
 
     def channel_arguments(self) -> list[tuple[str, int | str]]:
@@ -88,7 +92,11 @@ _HELP = {
     "file_system_poll_wait_seconds": "seconds between base-path polls for new versions (0: only at load)",
     "allowed_model_roots": "comma-separated folders that reloaded configs may point into (besides the start-up ones)",
     "host": "address to listen on (default 127.0.0.1)",
+    "backend": "what runs a version with a verified conversion (tfpipe convert): tensorflow (the SavedModel), "
+               "onnxruntime or openvino (that runtime's fastest variant), auto (the fastest variant that beat the "
+               "SavedModel); versions without one are served by TensorFlow",
 }
+_CHOICES = {"backend": BACKENDS}
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -103,7 +111,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(name, action="append", default=[], metavar="DIRS", help=_HELP[f.name])
         else:
             kind = {"int": int, "float": float}.get(f.type, str)
-            parser.add_argument(name, type=kind, default=default, help=_HELP.get(f.name))
+            parser.add_argument(name, type=kind, default=default, choices=_CHOICES.get(f.name), help=_HELP.get(f.name))
 
 
 # Flags accepted for compatibility that do nothing here; kept out of --help noise.

@@ -20,6 +20,7 @@ from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfpipe.export.layout import list_versions
+from tfpipe.serving.accelerated import open_servable
 from tfpipe.serving.base_paths import aspired_versions, is_under
 from tfpipe.serving.errors import ServingError, failed_precondition, invalid_argument, not_found
 from tfpipe.serving.servable import Servable
@@ -43,6 +44,8 @@ class ManagerOptions:
     tags: the MetaGraphDef tags to load (`--saved_model_tags`).
     method_name_check: Predict only runs predict/classify/regress signatures
         (`--enable_signature_method_name_check`).
+    backend: `tensorflow`, `auto`, `onnxruntime` or `openvino` (`--backend`): what runs a version that has a
+        verified converted encoder.
     """
 
     poll_seconds: float = 1.0
@@ -56,6 +59,7 @@ class ManagerOptions:
     metrics: Any = None
     tags: tuple[str, ...] = ("serve",)
     method_name_check: bool = False
+    backend: str = "tensorflow"
 
 
 @dataclass
@@ -194,9 +198,9 @@ class ModelManager:
         metrics = self.options.metrics
         started, servable = time.monotonic(), None
         try:
-            servable = Servable(path, name, version, tags=self.options.tags,
-                                session_config=self.options.session_config,
-                                batcher_factory=self.options.batcher_factory)
+            servable = open_servable(path, name, version, self.options.backend, tags=self.options.tags,
+                                     session_config=self.options.session_config,
+                                     batcher_factory=self.options.batcher_factory)
             servable.method_name_check = self.options.method_name_check
             if metrics is not None:
                 metrics.record_load(str(path), True, time.monotonic() - started)
@@ -221,7 +225,7 @@ class ModelManager:
         with self._lock:
             state.servable, state.state = servable, State.AVAILABLE
             model.versions[version] = state
-        log.info("Successfully loaded servable version {name: %s version: %d}", name, version)
+        log.info("Successfully loaded servable version {name: %s version: %d} (%s)", name, version, servable.backend)
         return None
 
     def _unload(self, model: ModelState, state: VersionState) -> None:

@@ -85,14 +85,19 @@ class Servable:
         self._batcher_factory = batcher_factory
         self._batchers: dict[tuple, Any] = {}
         self._callables: dict[tuple, Callable] = {}
+        self.backend = "tensorflow"
         if self.is_tf2:
-            self._loaded = tf.saved_model.load(str(self.path), tags=list(tags))
-            self._functions = dict(self._loaded.signatures)
+            self._loaded, self._functions = self._load_functions(tags)
         else:
             self._graph = tf.Graph()
             self._session = tf.compat.v1.Session(graph=self._graph, config=session_config)
             with self._graph.as_default():
                 tf.compat.v1.saved_model.loader.load(self._session, list(tags), str(self.path))
+
+    def _load_functions(self, tags: tuple[str, ...]) -> tuple[Any, dict[str, Callable]]:
+        """The loaded TF2 object graph and its signature functions (keyword inputs by alias, dict outputs)."""
+        loaded = tf.saved_model.load(str(self.path), tags=list(tags))
+        return loaded, dict(loaded.signatures)
 
     # -- running ---------------------------------------------------------------------------------------------
 
@@ -164,4 +169,4 @@ class Servable:
             self._session.close()
 
     def __repr__(self) -> str:
-        return f"Servable({self.name!r}, {self.version}, {'TF2' if self.is_tf2 else 'TF1'})"
+        return f"Servable({self.name!r}, {self.version}, {'TF2' if self.is_tf2 else 'TF1'}, {self.backend})"

@@ -105,7 +105,7 @@ class ModelServer:
             allow_labels_for_unavailable=o.allow_version_labels_for_unavailable_models,
             max_load_retries=o.max_num_load_retries,
             tags=tuple(t.strip() for t in o.saved_model_tags.split(",") if t.strip()),
-            method_name_check=o.enable_signature_method_name_check))
+            method_name_check=o.enable_signature_method_name_check, backend=o.backend))
         metrics_path = self._monitoring()
         self.manager.options.metrics = self.metrics
         try:

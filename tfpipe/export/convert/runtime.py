@@ -141,4 +141,8 @@ class ConvertedModel:
         self.functions = export_functions(export_dir, graph_logits(self.encoder, rank))
         self.signatures: dict[str, Any] = {}
         for name, (fn, specs, _) in self.functions.endpoints().items():
-            self.signatures[name] = tf.function(fn).get_concrete_function(**{spec.name: spec for spec in specs})
+            # Keyword-only, as a SavedModel's signatures are: inputs by alias, in `structured_input_signature[1]`.
+            def by_alias(fn=fn, names=tuple(spec.name for spec in specs), **inputs):
+                return fn(*[inputs[n] for n in names])
+
+            self.signatures[name] = tf.function(by_alias).get_concrete_function(**{s.name: s for s in specs})
