@@ -46,13 +46,21 @@ def sample_texts(export_dir: str | Path) -> tuple[list[str], Optional[list[str]]
     return texts, (pairs if read_export_metadata(export_dir).get("text_pair") else None)
 
 
-def _signature_inputs(model: ConvertedModel, texts: list[str], pairs: Optional[list[str]]) -> dict[str, dict]:
-    text = {"text": tf.constant(texts)}
-    if pairs is not None:
-        text["text_pair"] = tf.constant(pairs)
+def _text_inputs(texts: list[str], pairs: Optional[list[str]]) -> dict[str, tf.Tensor]:
+    return {"text": tf.constant(texts)} | ({"text_pair": tf.constant(pairs)} if pairs is not None else {})
+
+
+def _signature_inputs(model: ConvertedModel, texts: list[str],
+                      pairs: Optional[list[str]]) -> list[tuple[str, dict]]:
+    """(signature, inputs): every signature on the whole batch, and serving_default on each text alone too (as
+    warm-up records and single requests arrive: an empty text alone gives the encoder an empty batch)."""
+    text = _text_inputs(texts, pairs)
     examples = {"inputs": tf.constant(serialized_examples(texts, pairs))}
     ids = model.functions.encode(text["text"], text.get("text_pair"))
-    return {"serving_default": text, "classify": examples, "regress": examples, "predict_ids": ids}
+    cases = [("serving_default", text), ("classify", examples), ("regress", examples), ("predict_ids", ids)]
+    for i in range(len(texts)):
+        cases.append(("serving_default", _text_inputs(texts[i:i + 1], pairs[i:i + 1] if pairs else None)))
+    return cases
 
 
 def _agreement(got: np.ndarray, want: np.ndarray) -> float:
@@ -67,7 +75,7 @@ def parity(saved: Any, model: ConvertedModel, texts: list[str], pairs: Optional[
     (share of rows equal) of the label/tag/id outputs, per output and overall."""
     per_output: dict[str, float] = {}
     max_diff, agreement = 0.0, 1.0
-    for name, inputs in _signature_inputs(model, texts, pairs).items():
+    for name, inputs in _signature_inputs(model, texts, pairs):
         if name not in model.signatures:
             continue
         want = {k: v.numpy() for k, v in saved.signatures[name](**inputs).items()}
@@ -128,9 +136,7 @@ def _predict_all(signature, records: list, pair: bool, batch_size: int = 32) -> 
     for start in range(0, len(records), batch_size):
         chunk = records[start:start + batch_size]
         texts = [r.text if isinstance(r, Record) else " ".join(r.words) for r in chunk]
-        inputs = {"text": tf.constant(texts)}
-        if pair:
-            inputs["text_pair"] = tf.constant([r.text_pair or "" for r in chunk])
+        inputs = _text_inputs(texts, [r.text_pair or "" for r in chunk] if pair else None)
         for key, value in signature(**inputs).items():
             parts.setdefault(key, []).append(value.numpy())
     return {k: np.concatenate(v) if v[0].ndim == 1 else v for k, v in parts.items()}

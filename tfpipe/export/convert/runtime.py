@@ -106,14 +106,19 @@ def export_functions(export_dir: str | Path, logits_fn: Callable[[dict], tf.Tens
                               bool(metadata.get("text_pair")))
 
 
-def graph_logits(encoder: Encoder, rank: int) -> Callable[[dict], tf.Tensor]:
-    """`encoder` as a function of model-input tensors, callable inside a `tf.function`."""
+def graph_logits(encoder: Encoder, output_shape: list[int]) -> Callable[[dict], tf.Tensor]:
+    """`encoder` as a function of model-input tensors, callable inside a `tf.function`; `output_shape` is the
+    encoder's (-1 for batch and sequence dimensions)."""
     def run(*arrays: np.ndarray) -> np.ndarray:
+        if arrays[0].size == 0:  # e.g. a tagging batch of empty texts has no windows: [0, 0] ids, which OpenVINO
+            # rejects; the answer is known without running anything.
+            dims = [arrays[0].shape[i] if d == -1 else d for i, d in enumerate(output_shape)]
+            return np.zeros(dims, np.float32)
         return np.asarray(encoder(dict(zip(MODEL_INPUTS, arrays))), dtype=np.float32)
 
     def logits(features: dict) -> tf.Tensor:
         out = tf.numpy_function(run, [tf.cast(features[n], tf.int32) for n in MODEL_INPUTS], tf.float32)
-        out.set_shape([None] * rank)
+        out.set_shape([None] * len(output_shape))
         return out
 
     return logits
@@ -137,8 +142,7 @@ class ConvertedModel:
         self.folder = Path(folder)
         self.manifest = read_manifest(folder)
         self.encoder = encoder or load_encoder(folder, self.manifest)
-        rank = len(self.manifest["outputs"][0]["shape"])
-        self.functions = export_functions(export_dir, graph_logits(self.encoder, rank))
+        self.functions = export_functions(export_dir, graph_logits(self.encoder, self.manifest["outputs"][0]["shape"]))
         self.signatures: dict[str, Any] = {}
         for name, (fn, specs, _) in self.functions.endpoints().items():
             # Keyword-only, as a SavedModel's signatures are: inputs by alias, in `structured_input_signature[1]`.
