@@ -20,13 +20,13 @@ from typing import Any, Callable, Optional
 
 import tensorflow as tf
 
-from tfpipe.export.convert import check
+from tfpipe.export.convert import check, onnx_export, openvino_export
 from tfpipe.export.convert.errors import ConversionCheckError
 from tfpipe.export.convert.manifest import RUNTIMES, default_output, publish, write_manifest
 from tfpipe.export.convert.onnx_export import optimize_onnx, quantize_onnx_int8, saved_model_to_onnx
 from tfpipe.export.convert.runtime import ConvertedModel, export_tokenizer, read_export_metadata
 
-FORMATS = {"onnx": ("fp32", "int8"), "openvino": ("fp32", "bf16", "int8")}
+FORMATS = {"onnx": onnx_export.PRECISIONS, "openvino": openvino_export.PRECISIONS}
 MODEL_FILES = {"onnx": "model.onnx", "openvino": "model.xml"}
 
 
@@ -122,9 +122,8 @@ def _convert(export_dir: Path, export_metadata: dict, to: str, folder: Path, pre
     started = time.monotonic()
     inference_precision = None
     if to == "openvino":
-        from tfpipe.export.convert.openvino_export import inference_precision as hint
-
-        inference_precision = hint(precision)  # before any work: a CPU without bf16 cannot run a bf16 variant
+        # Before any work: a CPU without bf16 cannot run a bf16 variant.
+        inference_precision = openvino_export.inference_precision(precision)
     onnx_path = folder / "model.onnx"
     log(f"converting {export_dir} (predict_ids signature) to ONNX opset {opset}")
     described = saved_model_to_onnx(export_dir, onnx_path, opset)
@@ -135,8 +134,6 @@ def _convert(export_dir: Path, export_metadata: dict, to: str, folder: Path, pre
         log("quantizing to int8 (onnxruntime dynamic quantization)")
         quantize_onnx_int8(onnx_path, onnx_path)
     if to == "openvino":
-        from tfpipe.export.convert.openvino_export import onnx_to_openvino
-
         calibration = None
         if precision == "int8":
             if calibration_data is None:
@@ -145,7 +142,7 @@ def _convert(export_dir: Path, export_metadata: dict, to: str, folder: Path, pre
             tokenizer = export_tokenizer(export_dir, export_metadata)
             calibration = check.calibration_batches(calibration_data, export_dir, tokenizer)
         log(f"converting to OpenVINO IR ({precision})")
-        onnx_to_openvino(onnx_path, folder / "model.xml", precision, calibration)
+        openvino_export.onnx_to_openvino(onnx_path, folder / "model.xml", precision, calibration)
         onnx_path.unlink()
     return {"format": to, "runtime": RUNTIMES[to], "precision": precision, "optimized": optimize,
             "model_file": MODEL_FILES[to], "inference_precision": inference_precision,

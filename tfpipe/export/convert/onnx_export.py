@@ -19,6 +19,7 @@ from tfpipe.text.tokenizer import MODEL_INPUTS
 
 ENCODER_SIGNATURE = "predict_ids"
 DEFAULT_OPSET = 17
+PRECISIONS = ("fp32", "int8")  # int8: dynamic quantization
 _registered = False
 
 
