@@ -3,12 +3,12 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install quickstart test test-slow lint wordnet
+.PHONY: install quickstart test test-slow lint wordnet docs
 
 $(BIN)/tfpipe: setup.cfg pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,onnx,openvino]'
+	$(BIN)/pip install -q -e '.[dev,onnx,openvino,beam]'
 	touch $@
 
 install: $(BIN)/tfpipe
@@ -29,5 +29,9 @@ test-slow: install
 	$(BIN)/python -m pytest -q -m slow
 
 lint: install
-	$(BIN)/ruff check tfpipe tests benchmarks
+	$(BIN)/ruff check tfpipe tests benchmarks examples
 	$(BIN)/lint-imports
+
+# docs/cli.md is generated from the argparse parsers; tests/cli/test_cli_reference.py fails when it is stale.
+docs: install
+	$(BIN)/python -m tfpipe.cli.reference --write docs/cli.md

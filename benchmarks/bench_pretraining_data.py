@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from tfpipe.config.schemas import PretrainingConfig, ReaderConfig
     from tfpipe.data.pretraining_data import create_pretraining_data
     from tfpipe.data.pretraining_examples import tokenize_documents
-    from tfpipe.text.corpus import iter_sentence_documents
+    from tfpipe.text.corpus import iter_identified_documents
     from tfpipe.text.tokenizer import WordPieceTokenizer
 
     load_start = [round(x, 2) for x in os.getloadavg()]
@@ -72,10 +72,10 @@ def main(argv: list[str] | None = None) -> int:
 
         def first_stage() -> dict:
             t0 = time.perf_counter()
-            documents = tokenize_documents(iter_sentence_documents([args.input], reader), tokenizer)
+            documents = tokenize_documents(iter_identified_documents([args.input], reader), tokenizer)
             seconds = time.perf_counter() - t0
             return {"seconds": seconds, "documents": len(documents),
-                    "tokens": int(sum(len(s) for d in documents for s in d))}
+                    "tokens": int(sum(len(s) for _, d in documents for s in d))}
 
         full_run(-1)  # warm-up: tf.function tracing, spaCy loading, page cache
         full, stage = [], []

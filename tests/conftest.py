@@ -1,4 +1,5 @@
-"""Shared fixtures: the read-only `../shared` folder (skipped with a reason when absent) and tiny vocabularies."""
+"""Shared fixtures: the read-only `../shared` folder (skipped with a reason when absent, an error when CI requires
+it) and tiny vocabularies."""
 
 from __future__ import annotations
 
@@ -12,6 +13,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TFPIPE_SHARED", REPO.parent / "shared"))
 MINILM = SHARED / "checkpoints" / "minilm-l6-h384-uncased"
+# CI has ../shared: there, a missing folder must fail the run, not quietly skip every test that needs it.
+REQUIRE_SHARED = any(os.environ.get(name, "").lower() in ("1", "true", "yes")
+                     for name in ("TFPIPE_REQUIRE_SHARED", "CI"))
+
+
+def pytest_sessionstart(session) -> None:
+    if REQUIRE_SHARED and not SHARED.is_dir():
+        raise pytest.UsageError(f"{SHARED}: the shared data folder is missing, and CI / TFPIPE_REQUIRE_SHARED=1 "
+                                "requires it (set TFPIPE_SHARED to where it is)")
+
 
 TINY_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "!", "the", "a", "cat", "dog", "sat", "on",
               "mat", "ran", "fast", "and", "is", "good", "bad", "movie", "##s", "##ed", "##ing", "run", "very",
@@ -19,8 +30,10 @@ TINY_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "!", "the"
 
 
 def shared_path(*parts: str) -> Path:
-    """A path under ../shared, or a skip naming what is missing."""
+    """A path under ../shared, or a skip naming what is missing (a failure under CI / TFPIPE_REQUIRE_SHARED=1)."""
     path = SHARED.joinpath(*parts)
+    if not path.exists() and REQUIRE_SHARED:
+        pytest.fail(f"{path} is not present, and CI / TFPIPE_REQUIRE_SHARED=1 requires the shared data")
     if not path.exists():
         pytest.skip(f"{path} is not present (the shared data folder is only on development and CI machines)")
     return path

@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from tfpipe.config import Config, PipelineConfig, ReaderConfig, save_config
+from tfpipe.config.atomic import write_json_atomic
 
 CORPUS = "quickstart_corpus.txt"
+# Written into every folder the quickstart makes: a re-run replaces only folders that carry it.
+MARKER = ".tfpipe-quickstart"
 QUICKSTART_PRETRAIN_STEPS = 40
 REVIEWS = "quickstart_reviews.tsv"
 
@@ -36,13 +39,29 @@ def default_config() -> Config:
     return config
 
 
+def prepare_output_dir(output_dir: str | Path) -> Path:
+    """An empty `output_dir` with the quickstart's marker in it. A folder an earlier quickstart made (it has the
+    marker) is replaced, an empty one is used; anything else is refused, never deleted."""
+    out = Path(output_dir)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise ValueError(f"--output-dir {out}: not a folder; give a new or empty folder (it is replaced on re-runs)")
+    if out.is_dir():
+        if (out / MARKER).is_file():
+            shutil.rmtree(out)  # the quickstart's own folder: a re-run starts clean
+        elif any(out.iterdir()):
+            raise ValueError(f"--output-dir {out}: a folder that is not empty and that tfpipe quickstart did not "
+                             f"make (no {MARKER} file in it); nothing was deleted. Give a new or empty folder")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by tfpipe quickstart, which replaces this folder when run again\n",
+                              encoding="utf-8")
+    return out
+
+
 def run_quickstart(
     output_dir: str | Path = "tfpipe-quickstart", config: Optional[Config] = None, progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Runs every stage on the embedded corpus and reviews; returns a summary dict (also in summary.json)."""
-    import json
-
     import tensorflow as tf
 
     from tfpipe.data.pipelines import finetune_dataset, pretraining_dataset
@@ -53,12 +72,10 @@ def run_quickstart(
     from tfpipe.text.readers import read_records
     from tfpipe.text.tokenizer import WordPieceTokenizer
     from tfpipe.text.vocab import build_vocabulary, write_vocabulary
+    from tfpipe.training.summaries import tensorboard_command
 
     config = config or default_config()
-    out = Path(output_dir)
-    if out.exists():
-        shutil.rmtree(out)  # the quickstart's own folder: a re-run starts clean
-    out.mkdir(parents=True)
+    out = prepare_output_dir(output_dir)
     save_config(config, out)
     corpus, reviews = resource_path(CORPUS), resource_path(REVIEWS)
     summary: dict = {"output_dir": str(out)}
@@ -135,9 +152,12 @@ def run_quickstart(
 
     _model_stages(out, config, reviews, stage, done, summary, log)
 
+    # Both runs' logs/ (pretrain-run, finetune-run) under one logdir, so TensorBoard shows them side by side.
+    summary["tensorboard"] = tensorboard_command(out)
     summary["seconds"] = timings
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_json_atomic(out / "summary.json", summary, sort_keys=False)
     log(f"\nquickstart finished in {sum(timings.values()):.1f}s; outputs in {out}/")
+    log(f"TensorBoard (scalars, HParams, text tables, projector, graphs of both runs): {summary['tensorboard']}")
     return summary
 
 

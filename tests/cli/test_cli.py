@@ -10,6 +10,7 @@ import pytest
 
 from tfpipe.cli.main import COMMANDS, build_parser, main
 from tfpipe.config import Config, load_config
+from tfpipe.config.atomic import is_temporary
 
 CORPUS = (
     "The quick brown fox jumps over the lazy dog. It was a sunny day in the park!\n"
@@ -180,7 +181,7 @@ def test_prepare_corpus(tmp_path, capsys):
     assert stats["duplicates"] == 1
     config = load_config(Config, output.parent / "config.yaml")
     assert config == Config()
-    assert not list(output.parent.glob("*.partial"))
+    assert not [p for p in output.parent.iterdir() if is_temporary(p.name)]  # no temporary left
 
 
 def test_prepare_corpus_records_flags_in_config(tmp_path, capsys):
@@ -295,7 +296,7 @@ def test_tokenize(tmp_path, vocab, capsys):
 
     assert empty["input_ids"] == [tokenizer.cls_id, tokenizer.sep_id]
     assert empty["token_type_ids"] == [0, 0]
-    assert not list(tmp_path.glob("*.partial"))
+    assert not [p for p in tmp_path.iterdir() if is_temporary(p.name)]  # no temporary left
 
 
 def test_tokenize_max_length_truncates(tmp_path, vocab, capsys):

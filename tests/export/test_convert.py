@@ -84,6 +84,23 @@ def test_backend_choice_follows_the_manifests(converted_exports):
     assert auto is None if speedup(best[1]) <= 1.0 else auto[0] == best[0]
 
 
+def test_timing_runs_at_the_exports_own_length_when_it_is_under_128(converted_exports):
+    # A tagger exported at max_seq_length 16: ids of length 128 may exceed a small model's position embeddings.
+    _, _, version = converted_exports("token-classification")
+    for _, manifest in verified_variants(version):
+        assert manifest["timed_sequence_length"] == 16 and all(manifest["speedup"].values())
+
+
+def test_speedup_is_read_at_the_batch_size_the_server_runs():
+    # Fast alone, slow in a batch: a batching server must not pick this variant for its batch-1 figure.
+    manifest = {"speedup": {"batch_1": 1.5, "batch_32": 0.7}}
+    assert speedup(manifest, 1) == 1.5 and speedup(manifest, 32) == 0.7
+    assert speedup(manifest, 64) == 0.7 and speedup(manifest, 2) == 1.5
+    assert speedup(manifest, 5) == 1.5 and speedup(manifest, 6) == 0.7  # nearest on a log scale (sqrt 32 = 5.66)
+    assert abs(speedup(manifest) - (1.5 * 0.7) ** 0.5) < 1e-12
+    assert speedup({}, 1) == 0.0
+
+
 def test_a_failed_check_keeps_nothing(converted_exports, monkeypatch, tmp_path):
     _, _, version = converted_exports("classification")
     output = tmp_path / "strict"

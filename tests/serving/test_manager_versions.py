@@ -141,8 +141,9 @@ def test_a_failing_warmup_record_fails_the_load(tmp_path):
     bad = prediction_log_pb2.PredictionLog()
     bad.predict_log.request.model_spec.signature_name = "nope"
     write_warmup(base / "123", [bad])
-    with pytest.raises(ServingError, match='Serving signature key "nope" not found.'):
+    with pytest.raises(ServingError, match="Failed to load version 123 of model default; request id ") as error:
         manager_for(config_of(("default", base)))
+    assert error.value.detail.endswith('Serving signature key "nope" not found.')  # for the log, not the client
 
 
 def test_warmup_can_be_disabled(tmp_path):

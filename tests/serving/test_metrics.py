@@ -149,3 +149,36 @@ def test_concurrent_recording_loses_nothing() -> None:
 
 def test_empty_registry_renders_valid_empty_page() -> None:
     assert parse_prometheus(Metrics().render()) == {}
+
+
+def test_each_server_has_its_own_registry_and_the_global_one_stays_clean() -> None:
+    from prometheus_client import REGISTRY, generate_latest
+
+    first, second = Metrics(), Metrics()
+    first.record_request("m", "Predict", "GRPC", "OK", 0.001)
+    first.record_request("m", "Predict", "GRPC", "OK", 0.001)
+    second.record_request("m", "Predict", "REST", "OK", 0.001)
+    assert first.registry is not second.registry
+    count = ":tensorflow:serving:request_count"
+    assert parse_prometheus(first.render())[count]["samples"] == [(count, {"model_name": "m", "status": "OK"}, 2.0)]
+    assert parse_prometheus(second.render())[count]["samples"] == [(count, {"model_name": "m", "status": "OK"}, 1.0)]
+    assert b":tensorflow:" not in generate_latest(REGISTRY)
+    # The page is generate_latest's own rendering of the server's registry (counter TYPE lines named as TF's).
+    assert first.render() == generate_latest(first.registry).decode().replace(f"{count}_total ", f"{count} ") \
+        .replace(f"{count}_total counter", f"{count} counter")
+
+
+def test_prometheus_clients_own_parser_reads_the_page() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    metrics = Metrics()
+    metrics.record_request("m", "Classify", "REST", "OK", 0.002)
+    metrics.record_examples("m", 3)
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render())}
+    # The parser files counters under NAME (without _total), as OpenMetrics does; TF Serving's names come back.
+    assert families[":tensorflow:serving:request_count"].type == "counter"
+    assert families[":tensorflow:serving:request_example_count"].type == "counter"
+    latency = families[":tensorflow:serving:request_latency"]
+    assert latency.type == "histogram"
+    count = next(s for s in latency.samples if s.name.endswith("_count"))
+    assert count.labels == {"model_name": "m", "API": "Classify", "entrypoint": "REST"} and count.value == 1

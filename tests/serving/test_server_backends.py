@@ -82,7 +82,7 @@ def test_every_backend_answers_as_the_savedmodel(fp32_export, backend):
 
 def test_auto_serves_the_fastest_variant_that_beat_the_savedmodel(converted_exports):
     base, name, version = converted_exports("classification")
-    choice = choose_variant(version, "auto")
+    choice = choose_variant(version, "auto", batch_size=1)  # no batching: the server runs requests as they come
     server = start_server(model_name=name, model_base_path=str(base / name), backend="auto", rest_api_port=0)
     try:
         with server.manager.acquire(model_pb2.ModelSpec(name=name)) as servable:
@@ -90,6 +90,22 @@ def test_auto_serves_the_fastest_variant_that_beat_the_savedmodel(converted_expo
         stub, _, channel = stubs(server)
         assert len(_predict(stub, name, text=TEXTS)["labels"]) == len(TEXTS)
         channel.close()
+    finally:
+        server.stop(grace=1)
+
+
+def test_auto_behind_a_batcher_picks_the_variant_fastest_at_its_batch_size(converted_exports, tmp_path):
+    base, name, version = converted_exports("classification")
+    params = tmp_path / "batching.txt"
+    params.write_text("max_batch_size { value: 64 }\nenable_large_batch_splitting { value: true }\n"
+                      "max_execution_batch_size { value: 32 }\n")
+    choice = choose_variant(version, "auto", batch_size=32)
+    server = start_server(model_name=name, model_base_path=str(base / name), backend="auto", rest_api_port=0,
+                          enable_batching=True, batching_parameters_file=str(params))
+    try:
+        assert server.manager.options.batch_size == 32
+        with server.manager.acquire(model_pb2.ModelSpec(name=name)) as servable:
+            assert servable.backend == ("tensorflow" if choice is None else f"{choice[1]['runtime']}:{choice[0].name}")
     finally:
         server.stop(grace=1)
 

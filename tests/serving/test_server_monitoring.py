@@ -11,12 +11,19 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
 from tests.serving.server_harness import HALF_PLUS_TWO, rest_url, start_server, stubs, tfs_testdata
+from tests.serving.test_metrics import parse_prometheus
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """One sample's value by its exact name and label set (in any label order); 0 if absent."""
+    families = parse_prometheus(text)
+    family = families.get(name) or families.get(re.sub(r"_(count|sum|bucket)$", "", name), {"samples": []})
+    return next((value for sample_name, found, value in family["samples"] if sample_name == name and found == labels),
+                0)
 
 
 def request_count(text: str, model: str, status: str) -> int:
-    match = re.search(rf'^:tensorflow:serving:request_count{{model_name="{model}",status="{status}"}} (\d+)$', text,
-                      re.MULTILINE)
-    return int(match.group(1)) if match else 0
+    return int(sample(text, ":tensorflow:serving:request_count", model_name=model, status=status))
 
 
 def test_prometheus_counters_rise_with_traffic():
@@ -42,7 +49,8 @@ def test_prometheus_counters_rise_with_traffic():
         server.stop(grace=1)
     assert request_count(after, "default", "OK") == request_count(before.text, "default", "OK") + 5
     assert request_count(after, "default", "INVALID_ARGUMENT") == 1
-    assert ':tensorflow:serving:request_latency_count{model_name="default",API="Predict",entrypoint="GRPC"} 2' in after
+    assert sample(after, ":tensorflow:serving:request_latency_count", model_name="default", API="Predict",
+                  entrypoint="GRPC") == 2
 
 
 def test_metrics_are_not_served_without_monitoring_config():

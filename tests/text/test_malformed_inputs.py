@@ -124,7 +124,7 @@ CASES = [
     case("jsonl-missing-text-key", "a.jsonl", b'{"text": "a", "label": 1}\n\n{"sentence": "b", "label": 0}\n',
          JSONL, "classification", None, 3, "missing key 'text'; keys present: label, sentence"),
     case("jsonl-null-text", "a.jsonl", b'{"text": null, "label": 0}\n', JSONL, "classification", None,
-         1, "missing key 'text'; keys present: label, text"),
+         1, "key 'text' is null"),
     case("jsonl-missing-label-key", "a.jsonl", b'{"text": "b"}\n', JSONL, "classification", None,
          1, "missing key 'label'; keys present: text"),
     case("jsonl-text-is-number", "a.jsonl", b'{"text": 42, "label": 1}\n', JSONL, "classification", None,
@@ -231,10 +231,14 @@ def test_malformed_file_under_skip_is_counted_with_file_and_line(tmp_path, c: Ca
     log = ErrorLog("skip")
     try:
         records = list(read_records(path, config, c.task, c.labels, log))
-    except DataError as error:  # whole-file and configuration errors cannot be skipped
-        assert c.fatal or error.kind in FATAL_KINDS, str(error)
-        _check(error, path, c)
-        return
+    except DataError as error:
+        if error.kind == "no records":  # every record was bad: each one counted, then the read fails
+            assert f"all {log.num_errors} were skipped" in error.reason
+            records = []
+        else:  # whole-file and configuration errors cannot be skipped
+            assert c.fatal or error.kind in FATAL_KINDS, str(error)
+            _check(error, path, c)
+            return
     assert log.errors, f"nothing reported; records: {records}"
     assert not c.fatal, f"a fatal error was skipped: {log.errors[0]}"
     first = log.errors[0]
@@ -309,7 +313,8 @@ def test_skip_mixed_tsv_counts_every_bad_row(tmp_path):
         b"four\t",               # 9 missing label
         b"good three\t1",        # 10
         b"",                     # 11 blank
-        b"good four\t0\textra",  # 12 extra fields are fine
+        b"four\t0\textra",       # 12 extra field (never dropped silently)
+        b"good four\t0",         # 13
     ]
     path = tmp_path / "mixed.tsv"
     path.write_bytes(b"\n".join(rows) + b"\n")
@@ -317,10 +322,10 @@ def test_skip_mixed_tsv_counts_every_bad_row(tmp_path):
     records = list(read_records(path, ReaderConfig(**{**vars(TSV), "on_error": "skip"}), "classification",
                                 BINARY, log))
     assert [(r.text, r.line) for r in records] == [("good one", 2), ("good two", 4), ("good three", 10),
-                                                   ("good four", 12)]
+                                                   ("good four", 13)]
     assert log.skipped == Counter({"missing column": 1, "empty text": 1, "unknown label": 1, "encoding": 1,
-                                   "missing label": 1})
-    assert sorted(e.line for e in log.errors) == [3, 5, 7, 8, 9]
+                                   "missing label": 1, "field count": 1})
+    assert sorted(e.line for e in log.errors) == [3, 5, 7, 8, 9, 12]
     data_lines = len(rows) - 1
     assert len(records) + log.num_errors + log.notes["blank lines"] == data_lines
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from tfpipe.cli.common import add_config_args, add_reader_args, build_config, print_json
+from tfpipe.cli.common import add_config_args, add_reader_args, build_config, print_json, report_reading
+from tfpipe.config.atomic import atomic_file
 
 HELP = "augment training texts with WordNet synonyms and EDA operations"
 
@@ -24,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tfpipe.text.augment import EdaAugmenter, augment_records, load_wordnet
-    from tfpipe.text.readers import read_records
+    from tfpipe.text.readers import ErrorLog, read_records
 
     config = build_config(args, {"num_aug": ("augment", "num_aug"), "seed": ("augment", "seed")})
     if args.alpha is not None:
@@ -33,13 +34,15 @@ def run(args: argparse.Namespace) -> int:
     cfg = config.augment
     augmenter = EdaAugmenter(cfg.alpha_sr, cfg.alpha_ri, cfg.alpha_rs, cfg.p_rd, cfg.num_aug, cfg.seed,
                              wordnet=load_wordnet())
-    records = read_records(args.input, config.reader, config.task)
+    log = ErrorLog.for_reader(config.reader)
+    records = read_records(args.input, config.reader, config.task, log=log)
     count = 0
-    with open(args.output, "w", encoding="utf-8") as out:
+    with atomic_file(args.output) as out:
         for rec in augment_records(records, augmenter, keep_original=not args.no_originals):
             out.write(json.dumps({"text": rec.text, "text_pair": rec.text_pair, "label": rec.label},
                                  ensure_ascii=False) + "\n")
             count += 1
+    report_reading(args.input, log.summary())
     print(f"{args.output}: {count} records")
-    print_json({"output": args.output, "records": count})
+    print_json({"output": args.output, "records": count, "reading": log.summary()})
     return 0

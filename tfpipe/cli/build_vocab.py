@@ -6,7 +6,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tfpipe.cli.common import add_config_args, add_reader_args, build_config, check_inputs, print_json, progress_enabled
+from tfpipe.cli.common import (
+    add_beam_args,
+    add_config_args,
+    add_reader_args,
+    build_config,
+    check_inputs,
+    print_json,
+    progress_enabled,
+    report_reading,
+)
 
 HELP = "train a WordPiece vocabulary"
 
@@ -18,37 +27,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="vocab.txt to write")
     parser.add_argument("--cased", action="store_true", help="keep case and accents")
     add_reader_args(parser)
+    add_beam_args(parser)
     add_config_args(parser)
-
-
-def iter_texts(paths, config):
-    """Texts of every input: plain-text lines, or the text (and pair) column of labelled files."""
-    from tfpipe.text.cleaning import clean_lines
-    from tfpipe.text.readers import ErrorLog, detect_format, read_documents, read_records
-
-    for path in paths:
-        log = ErrorLog(config.reader.on_error)
-        if detect_format(path, config.reader.format) == "text":
-            lines = (line for doc in read_documents(path, config.reader.doc_boundary_regex,
-                                                    config.reader.drop_regex, log) for line in doc.lines)
-        else:
-            records = read_records(path, config.reader, config.task, log=log)
-            lines = (t for r in records for t in (getattr(r, "text", None) or " ".join(r.words), r.text_pair) if t)
-        yield from clean_lines(lines, config.cleaning)
 
 
 def run(args: argparse.Namespace) -> int:
     from tfpipe.config import save_config
     from tfpipe.text.tokenizer import vocabulary_hash
-    from tfpipe.text.vocab import build_vocabulary, write_vocabulary
+    from tfpipe.text.vocab import build_vocabulary, iter_texts, write_vocabulary
 
     config = build_config(args)
     config.cleaning.dedupe = False  # word counts should reflect the corpus as it is
-    tokens = build_vocabulary(iter_texts(check_inputs(args.input), config), config.vocab,
-                              config.tokenizer.lowercase, progress_enabled(args))
+    reading: dict = {}
+    if args.runner:  # the word counts on Beam; the WordPiece learning here
+        from tfpipe.data.beam_pipelines import build_vocabulary_beam
+
+        tokens = build_vocabulary_beam(args.input, config.vocab, config.reader, config.cleaning, config.task,
+                                       config.tokenizer.lowercase, progress_enabled(args), args.runner,
+                                       args.pipeline_option, reading)
+    else:
+        tokens = build_vocabulary(iter_texts(check_inputs(args.input), config.reader, config.cleaning, config.task,
+                                             reading), config.vocab, config.tokenizer.lowercase,
+                                  progress_enabled(args))
     path = write_vocabulary(tokens, args.output)
     config.tokenizer.vocab = str(path)
     save_config(config, Path(args.output).parent)
+    for name, summary in reading.items():
+        report_reading(name, summary)
     print(f"{path}: {len(tokens)} tokens")
-    print_json({"output": str(path), "size": len(tokens), "sha256": vocabulary_hash(tokens)})
+    print_json({"output": str(path), "size": len(tokens), "sha256": vocabulary_hash(tokens), "reading": reading})
     return 0

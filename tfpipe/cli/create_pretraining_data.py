@@ -6,7 +6,16 @@ from __future__ import annotations
 
 import argparse
 
-from tfpipe.cli.common import add_config_args, add_reader_args, build_config, check_inputs, print_json, progress_enabled
+from tfpipe.cli.common import (
+    add_beam_args,
+    add_config_args,
+    add_reader_args,
+    build_config,
+    check_inputs,
+    print_json,
+    progress_enabled,
+    report_reading,
+)
 
 HELP = "write MLM+NSP pretraining TFRecords"
 
@@ -25,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-shards", type=int)
     parser.add_argument("--seed", type=int)
     add_reader_args(parser, columns=False, corpus=True)
+    add_beam_args(parser)
     add_config_args(parser)
 
 
@@ -35,9 +45,20 @@ def run(args: argparse.Namespace) -> int:
 
     config = build_config(args)
     tokenizer = WordPieceTokenizer(config.tokenizer.vocab, config.tokenizer.lowercase)
-    manifest = create_pretraining_data(check_inputs(args.input), tokenizer, args.output_dir, config.pretraining,
-                                       config.reader, config.cleaning, config.spacy, progress_enabled(args))
-    save_config(config, args.output_dir)
+    if args.runner:
+        from tfpipe.data import beam_files
+        from tfpipe.data.beam_pipelines import create_pretraining_data_beam
+
+        manifest = create_pretraining_data_beam(args.input, tokenizer, args.output_dir, config.pretraining,
+                                                config.reader, config.cleaning, config.spacy, progress_enabled(args),
+                                                args.runner, args.pipeline_option)
+        beam_files.save_config_to(config, args.output_dir)
+    else:
+        manifest = create_pretraining_data(check_inputs(args.input), tokenizer, args.output_dir,
+                                           config.pretraining, config.reader, config.cleaning, config.spacy,
+                                           progress_enabled(args))
+        save_config(config, args.output_dir)
+    report_reading(", ".join(args.input), manifest["corpus"]["reading"])
     stats = manifest["stats"]
     print(f"{args.output_dir}: {manifest['num_instances']} instances in {len(manifest['shards'])} shard(s); "
           f"masked {stats['masked_fraction']:.2%} of tokens, random next {stats['random_next_fraction']:.2%}")

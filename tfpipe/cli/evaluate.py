@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfpipe.cli.common import add_config_args, add_reader_args, build_config, print_json
+from tfpipe.cli.common import add_config_args, add_reader_args, build_config, print_json, report_reading
 
 HELP = "evaluate a fine-tuned model on a data file"
 
@@ -27,5 +27,6 @@ def run(args: argparse.Namespace) -> int:
     # The run's own settings, with this data file's column flags on top.
     config = build_config(args, base=load_config(Config, Path(args.model_dir) / "config.yaml"))
     metrics = evaluate_file(args.model_dir, args.data, config, args.output_dir)
+    report_reading(args.data, metrics["data"])
     print_json({k: v for k, v in metrics.items() if k not in ("per_class", "per_type", "confusion_matrix")})
     return 0

@@ -5,8 +5,9 @@ with --vocab. Writes a run directory (weights, config, labels, logs, metrics, pl
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from tfpipe.cli.common import add_config_args, add_model_args, add_reader_args, build_config, print_json
+from tfpipe.cli.common import add_config_args, add_model_args, add_reader_args, build_config, print_json, report_reading
 
 HELP = "fine-tune a task model"
 
@@ -27,10 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tfpipe.training.finetune import finetune
+    from tfpipe.training.summaries import tensorboard_command
 
     config = build_config(args)
     metrics = finetune(config, args.train, args.validation, args.output_dir, verbose=0 if args.quiet else 2)
+    for reading in metrics.get("data", {}).values():
+        report_reading(reading["file"], reading)
     headline = {k: metrics[k] for k in ("accuracy", "f1", "f1_positive", "mse", "pearson") if k in metrics}
     print(f"{args.output_dir}: " + ", ".join(f"{k} {v:.4f}" for k, v in headline.items()))
+    print(f"TensorBoard: {tensorboard_command(Path(args.output_dir) / 'logs')}")
     print_json({k: v for k, v in metrics.items() if k not in ("per_class", "per_type", "confusion_matrix")})
     return 0

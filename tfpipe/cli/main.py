@@ -30,7 +30,8 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(subparsers: dict[str, argparse.ArgumentParser] | None = None) -> argparse.ArgumentParser:
+    """The `tfpipe` parser; `subparsers`, when given, is filled with each command's own parser (by name)."""
     parser = argparse.ArgumentParser(prog="tfpipe", description="Raw text to a served BERT-style model.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in COMMANDS.items():
@@ -38,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=mod.HELP, description=mod.__doc__)
         mod.add_arguments(command)
         command.set_defaults(run=mod.run)
+        if subparsers is not None:
+            subparsers[name] = command
     return parser
 
 

@@ -7,7 +7,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from tfpipe.cli.common import add_reader_args, build_config, eprint, print_json, progress_enabled
+from tfpipe.cli.common import (
+    add_config_args,
+    add_reader_args,
+    build_config,
+    eprint,
+    print_json,
+    progress_enabled,
+    report_reading,
+)
 
 HELP = "predict with an exported model, through a server (gRPC/REST) or offline from the export folder"
 
@@ -43,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="texts per SavedModel call (default 64)")
     offline.add_argument("--quiet", action="store_true", help="no progress bar")
     add_reader_args(parser)
+    add_config_args(parser, quiet=False)  # offline only: the reader section (and --set reader.KEY=VALUE)
 
 
 def _server(args: argparse.Namespace) -> int:
@@ -55,6 +64,9 @@ def _server(args: argparse.Namespace) -> int:
         raise ValueError("--model: name the model on the server")
     if not args.texts:
         raise ValueError("give one or more TEXT arguments to predict")
+    if args.config or args.set:
+        raise ValueError("--config/--set set how offline prediction (--export-dir) reads its --input file; a server "
+                         "request has no file to read")
     if args.text_pair is not None and len(args.text_pair) != len(args.texts):
         raise ValueError(f"--text-pair given {len(args.text_pair)} times for {len(args.texts)} texts; "
                          "give one per TEXT")
@@ -98,6 +110,7 @@ def _offline(args: argparse.Namespace) -> int:
     reader = build_config(args, base=base).reader
     summary = predict_file(args.export_dir, args.input, args.output, reader, args.signature or "serving_default",
                            args.predict_batch_size, progress_enabled(args))
+    report_reading(args.input, summary["reading"])
     print_json(summary)
     return 0
 

@@ -5,6 +5,7 @@ continuing a Hugging Face/keras-hub checkpoint with --init-checkpoint or an earl
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from tfpipe.cli.common import add_config_args, add_model_args, build_config, print_json
 
@@ -22,10 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tfpipe.training.pretrain import pretrain
+    from tfpipe.training.summaries import tensorboard_command
 
     config = build_config(args)
     metrics = pretrain(config, args.data, args.output_dir, verbose=0 if args.quiet else 2)
     print(f"{args.output_dir}: MLM accuracy {metrics['mlm_accuracy']:.4f}, MLM loss {metrics['mlm_loss']:.4f}, "
           f"NSP accuracy {metrics['nsp_accuracy']:.4f} after {metrics['optimizer_steps']} steps")
+    print(f"TensorBoard: {tensorboard_command(Path(args.output_dir) / 'logs')}")
     print_json(metrics)
     return 0

@@ -34,11 +34,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # its start/stop lines repeat ours
     server = ModelServer(options).start()
     ports = f"gRPC {options.host}:{server.grpc_port}"
     if server.rest_port:
-        ports += f", REST http://{options.host}:{server.rest_port}"
+        ports += f", REST {'https' if options.ssl_config_file else 'http'}://{options.host}:{server.rest_port}"
     print(f"tfpipe serve: serving {', '.join(server.manager.model_names())} on {ports}", flush=True)
 
     def shutdown(signum, _frame) -> None:

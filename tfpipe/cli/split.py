@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from tfpipe.cli.common import print_json
+from tfpipe.cli.common import add_config_args, build_config, print_json
+from tfpipe.config.schemas import MAX_LINE_BYTES
 
 HELP = "split a dataset deterministically into train/validation/test"
 
@@ -15,19 +16,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--ratios", default="0.8,0.1,0.1", help="2 or 3 ratios summing to 1")
     parser.add_argument("--stratify-column", help="keep this column's label ratios in every split")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--format", default="auto", choices=["auto", "text", "tsv", "csv", "jsonl", "conll"])
-    parser.add_argument("--no-header", action="store_true")
-    parser.add_argument("--task", default="classification",
-                        choices=["classification", "regression", "token-classification"],
+    # Its own dest: `seed` is pretraining's in the shared flag table of build_config.
+    parser.add_argument("--seed", dest="split_seed", metavar="SEED", type=int, default=0)
+    # The flags below default to the config (`reader.format`, `reader.no_header`, `task`, `reader.max_line_bytes`).
+    parser.add_argument("--format", choices=["auto", "text", "tsv", "csv", "jsonl", "conll"],
+                        help="input format (default: from the file extension)")
+    parser.add_argument("--no-header", action="store_true", default=None)
+    parser.add_argument("--task", choices=["classification", "regression", "token-classification"],
                         help="decides whether .txt is a CoNLL file (token-classification) or plain text")
+    parser.add_argument("--max-line-bytes", type=int, metavar="N",
+                        help=f"a longer line (or CSV record) is an error naming file:line (default {MAX_LINE_BYTES})")
+    add_config_args(parser, quiet=False)  # nothing to report progress on
 
 
 def run(args: argparse.Namespace) -> int:
+    from tfpipe.config import save_config
     from tfpipe.text.split import split_file
 
-    counts = split_file(args.input, args.output_dir, args.ratios, args.seed, args.stratify_column, args.format,
-                        args.no_header, args.task)
+    config = build_config(args)
+    reader = config.reader
+    counts = split_file(args.input, args.output_dir, args.ratios, args.split_seed, args.stratify_column,
+                        reader.format, reader.no_header, config.task, reader.max_line_bytes)
+    save_config(config, args.output_dir)
     for name, count in counts.items():
         print(f"{name}: {count}")
     print_json({"output_dir": args.output_dir, "counts": counts})

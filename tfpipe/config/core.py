@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from tfpipe.config.atomic import write_text_atomic
+
 T = TypeVar("T")
 
 
@@ -179,8 +181,4 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
 
 def save_config(obj: Any, directory: str | Path) -> Path:
     """Writes `config.yaml` into an output directory, so every result carries the config that made it."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "config.yaml"
-    path.write_text(yaml.safe_dump(to_dict(obj), sort_keys=False), encoding="utf-8")
-    return path
+    return write_text_atomic(Path(directory) / "config.yaml", yaml.safe_dump(to_dict(obj), sort_keys=False))

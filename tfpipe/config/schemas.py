@@ -12,6 +12,12 @@ from tfpipe.config.core import ConfigError, bounded, choice
 
 FORMATS = ("auto", "text", "tsv", "csv", "jsonl", "conll", "spans")
 TASKS = ("classification", "regression", "token-classification")
+# What a reader does with a bad record: stop with `file:line: reason`, or skip it and count it by kind.
+ON_ERROR = ("raise", "skip")
+# The longest line (or CSV record) a reader accepts, in bytes: the bound on the memory one line may take.
+MAX_LINE_BYTES = 1 << 20
+# Where `--runner` runs the corpus stages as Apache Beam pipelines (`tfpipe.data.beam_pipelines`).
+BEAM_RUNNERS = ("direct", "dataflow", "flink", "spark")
 # WikiText article titles (" = Title = "), and its section headings (" = = Section = = ").
 WIKITEXT_TITLE_REGEX = r"^ ?= [^=].* = ?$"
 WIKITEXT_HEADING_REGEX = r"^ ?(= ){2,}.*( =){2,} ?$"
@@ -24,7 +30,8 @@ class ReaderConfig:
     text_pair_column: Optional[str] = None
     label_column: Optional[str] = None
     no_header: bool = False
-    on_error: str = choice("raise", ("raise", "skip"), "stop at the first bad record, or skip and count")
+    on_error: str = choice("raise", ON_ERROR, "stop at the first bad record, or skip and count")
+    max_line_bytes: int = bounded(MAX_LINE_BYTES, 1, help="longer lines are bad records (file:line)")
     doc_boundary_regex: Optional[str] = None  # plain text: lines matching it start a document (and are dropped)
     drop_regex: Optional[str] = None  # plain text: lines matching it are dropped (e.g. section headings)
     word_column: int = 0  # CoNLL
@@ -138,6 +145,19 @@ class ModelConfig:
                               f"model.num_heads={self.num_heads}")
 
 
+def profile_range(value: Optional[str]) -> Optional[tuple[int, int]]:
+    """`training.profile` as Keras' `profile_batch` pair: "10,15" → (10, 15), "7" → (7, 7), None → None."""
+    if value is None or not str(value).strip():
+        return None
+    parts = [p.strip() for p in str(value).split(",")]
+    if len(parts) in (1, 2) and all(p.isdigit() for p in parts):
+        start, stop = int(parts[0]), int(parts[-1])
+        if 1 <= start <= stop:
+            return start, stop
+    raise ConfigError(f"training.profile: {value!r} is not a batch range; give START,STOP (e.g. 10,15, batches "
+                      "counted from 1) or one batch N")
+
+
 @dataclass
 class TrainingConfig:
     epochs: int = bounded(3, 1)
@@ -164,6 +184,12 @@ class TrainingConfig:
     early_stopping_patience: int = bounded(0, 0)  # 0: off
     checkpoint_every_steps: Optional[int] = 500  # BackupAndRestore frequency in steps; null: every epoch
     threads: int = bounded(0, 0)  # intra-op threads; 0: TensorFlow's default
+    # TensorBoard's profiler over training batches "START,STOP" (1-based, each `fit` counted apart) or one batch "N"
+    profile: Optional[str] = None
+    projector_examples: int = bounded(2000, 0)  # validation [CLS] embeddings for TensorBoard's projector; 0: none
+
+    def check(self) -> None:
+        profile_range(self.profile)
 
 
 @dataclass

@@ -1,26 +1,35 @@
 """MLM+NSP pretraining examples: documents of sentences → masked sentence pairs → sharded TFRecords.
 
 Follows BERT's recipe (target lengths with `short_seq_prob`, 80/10/10 masking, optional whole-word masking)
-with one deliberate change: the random-next choice is an unbiased coin for every instance. A chunk with one
-segment that draws "actual next" is split inside that segment, instead of being forced to random-next as
-Google's script does (which drifts to ~60% random-next on short documents).
+with two deliberate changes:
+- the random-next choice is an unbiased coin for every instance. A chunk with one segment that draws "actual
+  next" is split inside that segment, instead of being forced to random-next as Google's script does (which
+  drifts to ~60% random-next on short documents);
+- every random choice is keyed, not drawn from one generator in corpus order: a document's chunking and coins
+  come from a generator seeded by (seed, document id, dupe round), each pair's truncation and masking from one
+  seeded by the pair's key, and a random-next pair's document and first sentence from hashes of that key over
+  the sorted document ids. Output is then the same whichever worker holds which document
+  (`tfpipe.data.beam_pipelines` gives the same bytes as the local path).
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Optional, Sequence, TypeVar
 
 import numpy as np
 import tensorflow as tf
 
 from tfpipe.config.schemas import PretrainingConfig
+from tfpipe.text.keys import stable_hash
 from tfpipe.text.tokenizer import WordPieceTokenizer
 
 # Model Garden v2 feature names, shared with the pretraining tf.data pipeline.
 FEATURE_NAMES = ("input_word_ids", "input_mask", "input_type_ids", "masked_lm_positions", "masked_lm_ids",
                  "masked_lm_weights", "next_sentence_labels")
+K = TypeVar("K")
 
 
 @dataclass
@@ -30,14 +39,34 @@ class Instance:
     is_random_next: bool
     masked_positions: list[int]
     masked_ids: list[int]  # the original ids at masked_positions
+    key: int = 0  # the pair's stable key: it orders and shards the output
+    round: int = 0  # the dupe round that made it
+
+
+@dataclass
+class PlannedPair:
+    """A pair as its own document decides it: segment A, and B for actual-next. A random-next pair (`b` None)
+    takes up to `budget` tokens of another document, chosen by `random_document` and `random_segments`."""
+
+    key: int
+    round: int
+    a: list[int]
+    b: Optional[list[int]]
+    budget: int = 0
+
+
+@functools.lru_cache(maxsize=4)
+def _encoder(tokenizer: WordPieceTokenizer):
+    return tf.function(lambda t: tokenizer.tokenize(t), input_signature=[tf.TensorSpec([None], tf.string)])
 
 
 def tokenize_documents(
-    documents: Iterable[list[str]], tokenizer: WordPieceTokenizer, batch_sentences: int = 4096
-) -> list[list[np.ndarray]]:
-    """Tokenizes every sentence in batches through the in-graph tokenizer; drops sentences with no tokens."""
-    encode = tf.function(lambda t: tokenizer.tokenize(t), input_signature=[tf.TensorSpec([None], tf.string)])
-    docs: list[list[np.ndarray]] = []
+    documents: Iterable[tuple[K, list[str]]], tokenizer: WordPieceTokenizer, batch_sentences: int = 4096
+) -> list[tuple[K, list[np.ndarray]]]:
+    """`(key, sentences)` to `(key, token id arrays)`, in batches through the in-graph tokenizer (traced once per
+    tokenizer); sentences with no tokens are dropped, and so are documents left with none."""
+    encode = _encoder(tokenizer)
+    docs: list[tuple[K, list[np.ndarray]]] = []
     pending: list[tuple[int, str]] = []
 
     def flush() -> None:
@@ -45,101 +74,134 @@ def tokenize_documents(
         values, splits = ragged.flat_values.numpy(), ragged.row_splits.numpy()
         for (doc, _), start, end in zip(pending, splits[:-1], splits[1:]):
             if end > start:
-                docs[doc].append(values[start:end])
+                docs[doc][1].append(values[start:end])
         pending.clear()
 
-    for sentences in documents:
-        docs.append([])
+    for key, sentences in documents:
+        docs.append((key, []))
         pending.extend((len(docs) - 1, s) for s in sentences)
         if len(pending) >= batch_sentences:
             flush()
     if pending:
         flush()
-    return [d for d in docs if d]
+    return [d for d in docs if d[1]]
+
+
+def random_document(key: int, position: int, count: int) -> int:
+    """The position, among `count` documents sorted by id, of the one a random-next pair keyed `key` from the
+    document at `position` takes B from: any other document, by the key alone."""
+    if count == 1:
+        return position
+    other = stable_hash("other document", key) % (count - 1)
+    return other + (other >= position)
+
+
+def random_segments(document: Sequence[np.ndarray], key: int, budget: int) -> list[int]:
+    """B of a random-next pair: sentences of `document` from one the key picks, until `budget` tokens."""
+    out: list[int] = []
+    for seg in document[stable_hash("first sentence", key) % len(document):]:
+        out.extend(_ids([seg]))
+        if len(out) >= budget:
+            break
+    return out
+
+
+def _ids(segments: Sequence[Sequence[int]]) -> list[int]:
+    # Plain ints: pairs travel between Beam workers, and numpy scalars pickle one by one.
+    return np.concatenate(segments).tolist() if len(segments) else []
 
 
 class InstanceMaker:
-    """Turns tokenized documents into masked `Instance`s with one `random.Random` for reproducibility."""
+    """Turns tokenized documents into masked `Instance`s, every random choice keyed (see the module doc).
 
-    def __init__(self, tokenizer: WordPieceTokenizer, config: PretrainingConfig, rng: random.Random) -> None:
-        self.config, self.rng = config, rng
+    `plan` needs only the document itself; `finish` completes a pair (given a random-next pair's B).
+    """
+
+    def __init__(self, tokenizer: WordPieceTokenizer, config: PretrainingConfig) -> None:
+        self.config = config
         self.cls_id, self.sep_id, self.mask_id = tokenizer.cls_id, tokenizer.sep_id, tokenizer.mask_id
         special = set(tokenizer.special_ids)
         self.replacement_ids = [i for i in range(tokenizer.vocabulary_size) if i not in special]
         self.is_continuation = np.array([t.startswith("##") for t in tokenizer.vocabulary], dtype=bool)
 
-    def from_document(self, docs: Sequence[list[np.ndarray]], index: int) -> Iterator[Instance]:
-        cfg, rng = self.config, self.rng
-        document = docs[index]
+    def from_documents(self, documents: Sequence[tuple[int, Sequence[np.ndarray]]], position: int, round: int
+                       ) -> Iterator[Instance]:
+        """The instances of `documents[position]` in dupe round `round`; `documents` are `(id, tokens)` sorted by
+        id, and random-next B comes straight from them."""
+        doc_id, document = documents[position]
+        for pair in self.plan(doc_id, document, round):
+            b = None
+            if pair.b is None:
+                other = documents[random_document(pair.key, position, len(documents))][1]
+                b = random_segments(other, pair.key, pair.budget)
+            instance = self.finish(pair, b)
+            if instance is not None:
+                yield instance
+
+    def plan(self, doc_id: int, document: Sequence[np.ndarray], round: int) -> Iterator[PlannedPair]:
+        """Chunks a document to target lengths and splits each chunk into A and B (or A and a random-next B)."""
+        cfg = self.config
+        rng = random.Random(stable_hash(cfg.seed, "document", doc_id, round))
         max_tokens = cfg.max_seq_length - 3  # [CLS] A [SEP] B [SEP]
-        target = max_tokens if rng.random() >= cfg.short_seq_prob else rng.randint(2, max_tokens)
+
+        def target() -> int:
+            return max_tokens if rng.random() >= cfg.short_seq_prob else rng.randint(2, max_tokens)
+
+        goal, number = target(), 0
         chunk: list[np.ndarray] = []
         length, i = 0, 0
         while i < len(document):
             chunk.append(document[i])
             length += len(document[i])
-            if i == len(document) - 1 or length >= target:
-                if chunk:
-                    instance, unused = self._pair(docs, index, chunk, target, max_tokens)
-                    i -= unused
-                    if instance is not None:
-                        yield instance
+            if i == len(document) - 1 or length >= goal:
+                key = stable_hash(cfg.seed, "pair", doc_id, round, number)
+                number += 1
+                pair, unused = self._split(rng, key, round, chunk, goal)
+                i -= unused  # put back what a random-next B did not use
+                if pair is not None:
+                    yield pair
                 chunk, length = [], 0
-                target = max_tokens if rng.random() >= cfg.short_seq_prob else rng.randint(2, max_tokens)
+                goal = target()
             i += 1
 
-    def _pair(self, docs, index, chunk, target, max_tokens):
-        rng = self.rng
+    def _split(self, rng: random.Random, key: int, round: int, chunk: list[np.ndarray], goal: int
+               ) -> tuple[Optional[PlannedPair], int]:
         random_next = rng.random() < 0.5
-        unused = 0
         if len(chunk) == 1 and not random_next:
             # Actual next inside a single segment: A and B are the two halves of one sentence.
             tokens = chunk[0]
             if len(tokens) < 2:
                 return None, 0
             cut = rng.randint(1, len(tokens) - 1)
-            a, b = list(tokens[:cut]), list(tokens[cut:])
-        else:
-            a_end = rng.randint(1, len(chunk) - 1) if len(chunk) >= 2 else 1
-            a = [t for seg in chunk[:a_end] for t in seg]
-            if random_next:
-                b = self._random_segments(docs, index, max(1, target - len(a)))
-                unused = len(chunk) - a_end  # put back what B did not use
-            else:
-                b = [t for seg in chunk[a_end:] for t in seg]
-        a, b = self._truncate(a, b, max_tokens)
+            return PlannedPair(key, round, _ids([tokens[:cut]]), _ids([tokens[cut:]])), 0
+        a_end = rng.randint(1, len(chunk) - 1) if len(chunk) >= 2 else 1
+        a = _ids(chunk[:a_end])
+        if random_next:
+            return PlannedPair(key, round, a, None, max(1, goal - len(a))), len(chunk) - a_end
+        return PlannedPair(key, round, a, _ids(chunk[a_end:])), 0
+
+    def finish(self, pair: PlannedPair, b: Optional[list[int]] = None) -> Optional[Instance]:
+        """The pair with B (`b` for a random-next pair), truncated to fit and masked; None if a side is empty."""
+        rng = random.Random(pair.key)
+        a, b = self._truncate(rng, list(pair.a), list(pair.b if pair.b is not None else b),
+                              self.config.max_seq_length - 3)
         if not a or not b:
-            return None, unused
+            return None
         tokens = [self.cls_id, *a, self.sep_id, *b, self.sep_id]
         segment_ids = [0] * (len(a) + 2) + [1] * (len(b) + 1)
-        tokens, positions, originals = self._mask(tokens)
-        return Instance(tokens, segment_ids, random_next, positions, originals), unused
+        tokens, positions, originals = self._mask(rng, tokens)
+        return Instance(tokens, segment_ids, pair.b is None, positions, originals, pair.key, pair.round)
 
-    def _random_segments(self, docs, index, budget):
-        rng = self.rng
-        other = index
-        for _ in range(10):
-            other = rng.randint(0, len(docs) - 1)
-            if other != index or len(docs) == 1:
-                break
-        document = docs[other]
-        out: list[int] = []
-        for seg in document[rng.randint(0, len(document) - 1):]:
-            out.extend(seg)
-            if len(out) >= budget:
-                break
-        return out
-
-    def _truncate(self, a, b, max_tokens):
-        rng = self.rng
+    @staticmethod
+    def _truncate(rng: random.Random, a: list[int], b: list[int], max_tokens: int) -> tuple[list[int], list[int]]:
         while len(a) + len(b) > max_tokens:
             longer = a if len(a) > len(b) else b
             # Remove from the front or back at random, so neither end is always favoured.
             del longer[0 if rng.random() < 0.5 else -1]
         return a, b
 
-    def _mask(self, tokens: list[int]):
-        cfg, rng = self.config, self.rng
+    def _mask(self, rng: random.Random, tokens: list[int]) -> tuple[list[int], list[int], list[int]]:
+        cfg = self.config
         candidates: list[list[int]] = []
         for pos, token in enumerate(tokens):
             if token in (self.cls_id, self.sep_id):

@@ -1,27 +1,35 @@
 """`tfpipe export`: a fine-tuned run → `BASE/NAME/VERSION/`, a raw-text SavedModel TF Serving loads unchanged.
 
-The version is written under a non-numeric temporary name (TF Serving treats every numeric folder as a version),
-method names are set, assets and `assets.extra/` added, the result reloaded and compared in a fresh process, and
-only then renamed into place. A failed check removes the partial export.
+The version is written under a non-numeric temporary name, `.VERSION.tmp-PID-XXXXXX` (TF Serving treats every
+numeric folder as a version), method names are set, assets and `assets.extra/` added, the result reloaded and
+compared in a fresh process, and only then renamed into place. A failed check removes the partial export; the
+temporary folders of exports killed midway are removed by the next export under the same name.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
+import keras
+
+from tfpipe.config import Config
+from tfpipe.config.atomic import atomic_directory, remove_stale
 from tfpipe.export.layout import METADATA_PATH, next_version
-from tfpipe.export.samples import sample_texts
+from tfpipe.export.samples import sample_texts, with_edge_cases
 from tfpipe.export.savedmodel_files import set_method_names, signature_summary, write_warmup_requests
 from tfpipe.export.serving_module import ServingModule
 from tfpipe.export.verify import VerifyError, build_cases, verify_export
 from tfpipe.models.run_loader import load_run
+from tfpipe.text.tokenizer import WordPieceTokenizer
+from tfpipe.text.vocab import write_vocabulary
+
+LEGACY_TEMPORARY = re.compile(r"^\.tmp-\d+-(?P<pid>\d+)$")  # `.tmp-VERSION-PID`, before tfpipe.config.atomic
 
 
 class ExportError(RuntimeError):
@@ -60,6 +68,66 @@ def export_run(
         log: where progress lines go.
     """
     run = Path(model_dir)
+    _version_dir(export_base, name, version)  # a bad name or an existing version fails before the model loads
+    loaded = load_run(run)
+    config, summary = loaded.config, _run_summary(run)
+    text_pair = bool(summary.get("training", {}).get("text_pair", config.reader.text_pair_column))
+    samples = sample_texts(run, text_pair, config.pipeline.max_seq_length)
+    return export_model(loaded.model, loaded.tokenizer, loaded.labels.labels if loaded.labels else None, config,
+                        export_base, name, version, text_pair, samples, summary, verify, log)
+
+
+def export_model(
+    model: keras.Model,
+    tokenizer: WordPieceTokenizer,
+    labels: Optional[Sequence[str]],
+    config: Config,
+    export_base: str | Path,
+    name: str,
+    version: Optional[int] = None,
+    text_pair: bool = False,
+    samples: Optional[tuple[list[str], Optional[list[str]]]] = None,
+    summary: Optional[dict] = None,
+    verify: bool = True,
+    log: Callable[[str], None] = print,
+) -> ExportResult:
+    """Exports an in-memory float32 task model with its tokenizer and labels to `export_base/name/version/`.
+
+    Args:
+        config: `config.task` and `config.pipeline.max_seq_length` decide the signatures and trimming; the whole
+            config goes into `assets.extra/tfpipe_metadata.json`.
+        samples: `(texts, pairs)` the export is checked and warmed up on (`samples.with_edge_cases`); default
+            the edge cases alone.
+        summary: the run's `metrics.json`, for the metadata.
+        Others as for `export_run`.
+    """
+    final, version = _version_dir(export_base, name, version)
+    max_seq_length = config.pipeline.max_seq_length
+    module = ServingModule(model, tokenizer, config.task, list(labels) if labels else None, max_seq_length,
+                           text_pair)
+    texts, pairs = samples or with_edge_cases([], [] if text_pair else None, max_seq_length)
+    model_root = final.parent
+    model_root.mkdir(parents=True, exist_ok=True)
+    # Nothing else removes what a killed export left (TF Serving and `tfpipe serve` skip such folders); the
+    # temporaries of exports still running are theirs.
+    for stale in remove_stale(model_root, also=LEGACY_TEMPORARY):
+        log(f"removed {stale}: the unfinished export of a process that has ended")
+    try:
+        with atomic_directory(final) as temporary:  # renamed to `final` only once written and checked
+            log(f"writing {temporary}")
+            archive = module.archive()
+            archive.write_out(str(temporary), verbose=False)
+            set_method_names(temporary, module.method_names())
+            _write_assets(temporary, tokenizer, module.labels)
+            write_warmup_requests(temporary, name, _warmup_requests(texts, pairs))
+            _write_metadata(temporary, config, tokenizer.hash, summary or {}, module, version)
+            verification = verify_export(temporary, build_cases(module, texts, pairs)) if verify else {}
+    except VerifyError as error:
+        raise ExportError(f"export check failed, nothing written: {error}") from error
+    return ExportResult(final, version, signature_summary(final), verification)
+
+
+def _version_dir(export_base: str | Path, name: str, version: Optional[int]) -> tuple[Path, int]:
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"--name {name!r}: give a plain folder name for the model")
     model_root = Path(export_base) / name
@@ -70,40 +138,16 @@ def export_run(
     if final.exists():
         raise FileExistsError(f"{final}: version {version} already exists; exports never overwrite "
                               "(leave --version out for the next free one)")
-    loaded = load_run(run)
-    config, summary = loaded.config, _run_summary(run)
-    text_pair = bool(summary.get("training", {}).get("text_pair", config.reader.text_pair_column))
-    module = ServingModule(loaded.model, loaded.tokenizer, config.task,
-                           loaded.labels.labels if loaded.labels else None, config.pipeline.max_seq_length, text_pair)
-    model_root.mkdir(parents=True, exist_ok=True)
-    temporary = model_root / f".tmp-{version}-{os.getpid()}"
-    try:
-        log(f"writing {temporary}")
-        archive = module.archive()
-        archive.write_out(str(temporary), verbose=False)
-        set_method_names(temporary, module.method_names())
-        _copy_assets(run, temporary)
-        texts, pairs = sample_texts(run, text_pair, config.pipeline.max_seq_length)
-        write_warmup_requests(temporary, name, _warmup_requests(texts, pairs))
-        _write_metadata(temporary, config, loaded.tokenizer.hash, summary, module, version)
-        verification = verify_export(temporary, build_cases(module, texts, pairs)) if verify else {}
-        if final.exists():
-            raise FileExistsError(f"{final}: appeared while exporting; not overwritten")
-        temporary.rename(final)
-    except BaseException as error:
-        shutil.rmtree(temporary, ignore_errors=True)
-        if isinstance(error, VerifyError):
-            raise ExportError(f"export check failed, nothing written: {error}") from error
-        raise
-    return ExportResult(final, version, signature_summary(final), verification)
+    return final, version
 
 
-def _copy_assets(run: Path, export_dir: Path) -> None:
+def _write_assets(export_dir: Path, tokenizer: WordPieceTokenizer, labels: Optional[Sequence[str]]) -> None:
+    # The same bytes as the run's vocab.txt and labels.txt: both are written from the same token and label lists.
     assets = export_dir / "assets"
     assets.mkdir(exist_ok=True)
-    for name in ("vocab.txt", "labels.txt"):
-        if (run / name).is_file():
-            shutil.copyfile(run / name, assets / name)
+    write_vocabulary(tokenizer.vocabulary, assets / "vocab.txt")
+    if labels:
+        (assets / "labels.txt").write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
 
 
 def _warmup_requests(texts: list[str], pairs: Optional[list[str]]) -> list[dict[str, list]]:

@@ -12,10 +12,11 @@ METADATA_PATH = Path("assets.extra") / "tfpipe_metadata.json"  # tfpipe version,
 
 
 def list_versions(base_path: str | Path) -> dict[int, Path]:
-    """Numeric sub-directories of a base path: version → path (TF Serving ignores every other name)."""
+    """Numeric sub-directories of a base path: version → path (TF Serving ignores every other name, among them the
+    temporary `.VERSION.tmp-PID-XXXXXX` folders of exports still being written, or killed midway)."""
     found = {}
     for entry in os.scandir(base_path):
-        if entry.is_dir() and entry.name.isdigit():
+        if entry.is_dir() and entry.name.isascii() and entry.name.isdigit():  # "²".isdigit(), but int("²") fails
             found[int(entry.name)] = Path(entry.path)
     return found
 

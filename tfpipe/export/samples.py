@@ -28,6 +28,14 @@ def sample_texts(run: str | Path, text_pair: bool, max_seq_length: int,
     for record in _evaluated(Path(run), limit):
         texts.append(record.get("text") or " ".join(record.get("words", [])))
         pairs.append(record.get("text_pair") or "")
+    return with_edge_cases(texts, pairs if text_pair else None, max_seq_length)
+
+
+def with_edge_cases(texts: list[str], pairs: Optional[list[str]], max_seq_length: int
+                    ) -> tuple[list[str], Optional[list[str]]]:
+    """`texts` (and their `pairs`, for pair models) followed by the edge cases every export is checked on."""
+    text_pair = pairs is not None
+    texts, pairs = list(texts), list(pairs) if text_pair else [""] * len(texts)
     long_text = " ".join(["the quick brown fox jumps over the lazy dog."] * (max_seq_length // 4 + 1))
     for text in EDGE_CASES + [long_text]:
         texts.append(text)

@@ -16,6 +16,7 @@ import keras
 import keras_hub
 
 from tfpipe.config.schemas import POOLINGS, ModelConfig
+from tfpipe.models.keras_compat import set_feedforward_activation
 from tfpipe.text.tokenizer import MODEL_INPUTS, WordPieceTokenizer
 
 # Google's BERT miniatures: (layers, hidden, heads, intermediate).
@@ -53,7 +54,7 @@ class BertEncoder(keras_hub.models.BertBackbone):
         self.activation = activation
         if activation == "gelu":
             for layer in self.transformer_layers:
-                layer._feedforward_intermediate_dense.activation = keras.activations.gelu
+                set_feedforward_activation(layer, keras.activations.gelu)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "activation": self.activation}
@@ -126,12 +127,17 @@ def load_hf_checkpoint(folder: str | Path, dropout: Optional[float] = None) -> t
         raise ValueError(f"{folder}/config.json: model_type {hf.get('model_type')!r} is not a BERT checkpoint")
     activation = "gelu" if hf.get("hidden_act", "gelu") == "gelu" else "gelu_approximate"
     encoder, config = encoder_from_preset(folder, activation, dropout)
+    return encoder, hf_tokenizer(folder), config
+
+
+def hf_tokenizer(folder: str | Path) -> WordPieceTokenizer:
+    """The tokenizer of a Hugging Face BERT folder: its `vocab.txt`, lower-cased as `tokenizer_config.json` says."""
+    folder = Path(folder)
     lowercase = True
     tokenizer_config = folder / "tokenizer_config.json"
     if tokenizer_config.is_file():
         lowercase = json.loads(tokenizer_config.read_text(encoding="utf-8")).get("do_lower_case", True)
-    tokenizer = WordPieceTokenizer(folder / "vocab.txt", lowercase=lowercase)
-    return encoder, tokenizer, config
+    return WordPieceTokenizer(_hf_file(folder, "vocab.txt"), lowercase=lowercase)
 
 
 def encoder_inputs() -> dict[str, keras.KerasTensor]:

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
-from keras.src.losses import loss as loss_module
-from keras.src.trainers.data_adapters import data_adapter_utils
+
+from tfpipe.models.keras_compat import ReplicaBatchBuildModel, loss_tracker, unscale_loss_for_distribution
 
 
 def _dense(gradient):
     return tf.convert_to_tensor(gradient) if isinstance(gradient, tf.IndexedSlices) else gradient
 
 
-class TaskModel(keras.Model):
-    """A functional model with an `encoder` attribute, dense embedding gradients and optional FGM."""
+class TaskModel(ReplicaBatchBuildModel):
+    """A functional model with an `encoder` attribute, dense embedding gradients and optional FGM (built from one
+    replica's first batch under a strategy: `keras_compat.ReplicaBatchBuildModel`)."""
 
     fgm_epsilon: float = 0.0
     _config_keys: tuple[str, ...] = ()  # constructor arguments besides the encoder, for get_config
@@ -38,26 +39,15 @@ class TaskModel(keras.Model):
         return cls(**config)
 
     def _multi_worker(self) -> bool:
-        strategy = getattr(self, "_distribute_strategy", None)
-        return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
-            strategy.extended._in_multi_worker_mode()
+        strategy = self.distribute_strategy
+        if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return False
+        # More than one worker in its cluster (as TensorFlow counts them: the chief and the workers).
+        cluster = strategy.cluster_resolver.cluster_spec().as_dict()
+        return len(cluster.get("chief", [])) + len(cluster.get("worker", [])) > 1
 
     def _logs(self, logs: dict) -> dict:
         return {k: tf.reshape(v, [1]) for k, v in logs.items()} if self._multi_worker() else logs
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras averages a first distributed batch across replicas just to learn its shapes, which fails for
-        # dict inputs under MultiWorkerMirroredStrategy; one replica's batch has the same shapes.
-        if iterator is not None and data_batch is None and getattr(self, "_distribute_strategy", None):
-            strategy = self.distribute_strategy
-            for _, _, it in iterator:
-                batch = next(it)
-                data_batch = tf.nest.map_structure(
-                    lambda v: strategy.experimental_local_results(v)[0]
-                    if isinstance(v, tf.distribute.DistributedValues) else v, batch)
-                break
-            iterator = None
-        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def _scaled_loss(self, x, y, sample_weight):
         y_pred = self(x, training=True)
@@ -65,7 +55,7 @@ class TaskModel(keras.Model):
         return y_pred, loss, self.optimizer.scale_loss(loss)
 
     def train_step(self, data):
-        x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         variables = list(self.trainable_variables)
         embeddings = self.encoder.token_embedding.embeddings
         fgm = bool(self.fgm_epsilon)
@@ -87,7 +77,7 @@ class TaskModel(keras.Model):
                                                                                       adv_grads)]
         self.optimizer.apply_gradients(zip(grads, variables))
         batch = tf.shape(next(t for t in tf.nest.flatten(x) if t is not None))[0]
-        self._loss_tracker.update_state(loss_module.unscale_loss_for_distribution(loss), sample_weight=batch)
+        loss_tracker(self).update_state(unscale_loss_for_distribution(loss), sample_weight=batch)
         return self._logs(self.compute_metrics(x, y, y_pred, sample_weight=sample_weight))
 
     def test_step(self, data):

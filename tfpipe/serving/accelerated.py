@@ -49,10 +49,11 @@ class ConvertedServable(Servable):
         return model, dict(model.signatures)
 
 
-def open_servable(path: str | Path, name: str, version: int, backend: str = "tensorflow",
+def open_servable(path: str | Path, name: str, version: int, backend: str = "tensorflow", batch_size: int = 1,
                   **options: Any) -> Servable:
-    """The servable `backend` runs for one version: its chosen converted encoder, or the SavedModel."""
-    choice = choose_variant(path, backend, installed_runtimes()) if backend != "tensorflow" else None
+    """The servable `backend` runs for one version: its chosen converted encoder (the fastest at `batch_size`,
+    the batch size the server mostly runs), or the SavedModel."""
+    choice = choose_variant(path, backend, installed_runtimes(), batch_size) if backend != "tensorflow" else None
     if choice is None:
         if backend != "tensorflow":
             log.info("%s version %d: no verified conversion for --backend %s; serving the SavedModel", name,

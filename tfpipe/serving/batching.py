@@ -112,6 +112,15 @@ class Batcher:
         for thread in self._threads:
             thread.start()
 
+    @staticmethod
+    def execution_size(params) -> int:
+        """The largest batch the model runs under `BatchingParameters` (what a full queue forms)."""
+        max_batch_size = params.max_batch_size.value if params.HasField("max_batch_size") else DEFAULT_MAX_BATCH_SIZE
+        splitting = params.HasField("enable_large_batch_splitting") and params.enable_large_batch_splitting.value
+        if splitting and params.HasField("max_execution_batch_size"):
+            return params.max_execution_batch_size.value
+        return max_batch_size
+
     @classmethod
     def from_proto(cls, params, run_fn: RunFn) -> Batcher:
         """A Batcher from TF Serving's `BatchingParameters`; unset fields take TF Serving's defaults."""

@@ -71,6 +71,8 @@ class ServingClient:
         root_certificates, client_certificate, client_key: PEM files for TLS (gRPC `ssl_channel_credentials`,
             REST `https://` verification and client certificate); the client pair enables mutual TLS.
         server_name_override: the name to check the server certificate against (gRPC), e.g. for tests.
+        token: bearer token sent as `authorization: Bearer <token>` (gRPC metadata, REST header), for a server
+            started with `--auth_token_file`.
 
     Examples:
     >>> client = ServingClient("http://127.0.0.1:8501", model="sst2")
@@ -81,15 +83,18 @@ class ServingClient:
     def __init__(self, target: str, model: Optional[str] = None, *, timeout: float = 10.0, retries: int = 4,
                  backoff: float = 0.2, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
                  root_certificates: Optional[str | Path] = None, client_certificate: Optional[str | Path] = None,
-                 client_key: Optional[str | Path] = None, server_name_override: Optional[str] = None) -> None:
+                 client_key: Optional[str | Path] = None, server_name_override: Optional[str] = None,
+                 token: Optional[str] = None) -> None:
         if bool(client_certificate) != bool(client_key):
             raise ValueError("client_certificate and client_key go together (mutual TLS needs both)")
         self.target, self.model, self.timeout = target, model, timeout
         self.retries, self.backoff, self.max_message_bytes = retries, backoff, max_message_bytes
         self.transport = "rest" if target.startswith(("http://", "https://")) else "grpc"
         self._output_names: dict[tuple, str] = {}
+        self._metadata = [("authorization", f"Bearer {token}")] if token else []
         if self.transport == "rest":
             self._session = requests.Session()
+            self._session.headers.update(dict(self._metadata))
             if root_certificates:
                 self._session.verify = str(root_certificates)
             if client_certificate:
@@ -295,7 +300,7 @@ class ServingClient:
     def _grpc(self, method, request):
         def call():
             try:
-                return method(request, timeout=self.timeout)
+                return method(request, timeout=self.timeout, metadata=self._metadata)
             except grpc.RpcError as error:
                 raise ServingClientError(error.code(), error.details() or "") from None
 

@@ -6,7 +6,13 @@ code and message TF Serving would send.
 
 from __future__ import annotations
 
+import logging
+import re
+import uuid
+
 import grpc
+
+log = logging.getLogger(__name__)
 
 # tensorflow_serving/model_servers/http_rest_api_handler.cc → ToHTTPStatusCode
 HTTP_STATUS = {
@@ -39,10 +45,11 @@ class ServingError(Exception):
     (404, 'Servable not found for request: Latest(x)')
     """
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, detail: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.detail = detail  # server-side only (logs, start-up errors); never sent to a client
 
     @property
     def http_status(self) -> int:
@@ -63,3 +70,38 @@ def failed_precondition(message: str) -> ServingError:
 
 def unavailable(message: str) -> ServingError:
     return ServingError(grpc.StatusCode.UNAVAILABLE, message)
+
+
+# An absolute path (/a/b/, C:\x) or a Python traceback: text that describes the server, not the request.
+_INTERNALS = re.compile(r'(?<![\w.:/])/[\w.~-]+/|\b[A-Za-z]:\\|Traceback \(most recent call last\)|File "')
+
+
+def reveals_internals(message: str) -> bool:
+    """Whether a message names server files or carries a traceback (and so must not reach a client).
+
+    Examples:
+    >>> reveals_internals("/srv/models/x/1; No such file or directory"), reveals_internals("Incompatible shapes")
+    (True, False)
+    >>> reveals_internals('Serving signature key "a/b" not found.'), reveals_internals("tensorflow/serving/predict")
+    (False, False)
+    """
+    return bool(_INTERNALS.search(message))
+
+
+def hidden(code: grpc.StatusCode, summary: str, detail: str, *, exc_info: bool = False) -> ServingError:
+    """A failure whose detail (paths, exception text) stays in the server log under a short id; the client gets
+    `code` and "<summary>; request id <id>" so an operator can find the log line.
+
+    Examples:
+    >>> error = hidden(grpc.StatusCode.INTERNAL, "Internal error", "KeyError: '/srv/x'")
+    >>> error.message.startswith("Internal error; request id "), "/srv" in error.message
+    (True, False)
+    """
+    ref = uuid.uuid4().hex[:8]
+    log.error("%s [request id %s]: %s", summary, ref, detail, exc_info=exc_info)
+    return ServingError(code, f"{summary}; request id {ref}", detail=detail)
+
+
+def internal_error(error: BaseException) -> ServingError:
+    """What a client sees of a bug (an unexpected exception): INTERNAL and an id; the traceback goes to the log."""
+    return hidden(grpc.StatusCode.INTERNAL, "Internal error", f"{type(error).__name__}: {error}", exc_info=True)

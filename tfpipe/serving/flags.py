@@ -1,5 +1,5 @@
-"""`tensorflow_model_server`'s flags (names and defaults from its main.cc) plus `--host`,
-`--allowed_model_roots` and `--backend`; `--flag=value` and `--flag value` both work, booleans also bare
+"""`tensorflow_model_server`'s flags (names and defaults from its main.cc) plus `--host`, `--allowed_model_roots`,
+`--backend` and tfpipe.serving.auth's access flags; `--flag=value` and `--flag value` both work, booleans also bare
 (`--enable_batching`)."""
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class ServerOptions:
     rest_api_num_threads: int = 8
     rest_api_timeout_in_ms: int = 30000
     rest_api_enable_cors_support: bool = False
+    rest_api_read_timeout_in_ms: int = 30000  # tfpipe's own (tfpipe.serving.rest_server): a quiet client is dropped
+    rest_api_max_connections: int = 1024  # tfpipe's own: REST connections served at once (0: no limit)
     enable_batching: bool = False
     allow_version_labels_for_unavailable_models: bool = False
     batching_parameters_file: str = ""
@@ -71,6 +73,9 @@ class ServerOptions:
     enable_profiler: bool = True
     allowed_model_roots: list[str] = field(default_factory=list)
     backend: str = "tensorflow"  # tfpipe's own: what runs versions that have a verified converted encoder
+    enable_model_service: bool | None = None  # tfpipe's own (tfpipe.serving.auth): None = only on loopback
+    admin_token_file: str = ""
+    auth_token_file: str = ""
     version: bool = False
 
     def channel_arguments(self) -> list[tuple[str, int | str]]:
@@ -92,6 +97,15 @@ _HELP = {
     "file_system_poll_wait_seconds": "seconds between base-path polls for new versions (0: only at load)",
     "allowed_model_roots": "comma-separated folders that reloaded configs may point into (besides the start-up ones)",
     "host": "address to listen on (default 127.0.0.1)",
+    "rest_api_read_timeout_in_ms": "REST: a client that sends nothing for this long while it owes part of a request "
+                                   "(or between requests) is disconnected",
+    "rest_api_max_connections": "REST: connections served at once; requests on connections beyond answer 503 (0: no "
+                                "limit)",
+    "ssl_config_file": "SSLConfig text proto: TLS (mTLS with client_verify) for gRPC and REST",
+    "enable_model_service": "serve config reloads (ModelService/HandleReloadConfigRequest); default: only when "
+                            "--host is loopback",
+    "admin_token_file": "file holding the bearer token config reloads need",
+    "auth_token_file": "file holding the bearer token every other gRPC call and REST request needs",
     "backend": "what runs a version with a verified conversion (tfpipe convert): tensorflow (the SavedModel), "
                "onnxruntime or openvino (that runtime's fastest variant), auto (the fastest variant that beat the "
                "SavedModel); versions without one are served by TensorFlow",
@@ -104,7 +118,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     for f in fields(ServerOptions):
         name = f"--{f.name}"
         default = f.default if f.default_factory is MISSING else f.default_factory()
-        if f.type == "bool":
+        if f.type in ("bool", "bool | None"):  # None: decided from other flags
             parser.add_argument(name, nargs="?", const=True, default=default, type=parse_bool, metavar="BOOL",
                                 help=_HELP.get(f.name, argparse.SUPPRESS if f.name in _QUIET else None))
         elif f.name == "allowed_model_roots":

@@ -3,7 +3,6 @@ code and turns a ServingError into the same status code and message TF Serving s
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 
@@ -15,10 +14,9 @@ from tensorflow_serving.apis import (
 )
 
 from tfpipe.serving import inference
-from tfpipe.serving.errors import ServingError
+from tfpipe.serving.errors import ServingError, internal_error
 from tfpipe.serving.manager import ModelManager
 
-log = logging.getLogger(__name__)
 Observer = Callable[[str, str, str, grpc.StatusCode, float], None]  # model, API, entrypoint, code, seconds
 
 
@@ -30,9 +28,9 @@ def _call(context: grpc.ServicerContext, api: str, model: str, fn, observer: Obs
     except ServingError as error:
         code = error.code
         message = error.message
-    except Exception as error:  # noqa: BLE001 - a bug answers INTERNAL; the server keeps serving
-        log.exception("%s failed", api)
-        code, message = grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}"
+    except Exception as error:  # noqa: BLE001 - a bug answers INTERNAL, detail in the log; serving goes on
+        hidden = internal_error(error)
+        code, message = hidden.code, hidden.message
     finally:
         if observer is not None:
             observer(model, api, "GRPC", code, time.perf_counter() - start)
@@ -69,7 +67,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    """GetModelStatus and HandleReloadConfigRequest (base paths limited to the allowed roots)."""
+    """GetModelStatus and HandleReloadConfigRequest (base paths limited to the allowed roots; who may call it is
+    tfpipe.serving.auth's interceptor)."""
 
     def __init__(self, core: ModelManager, on_reload: Callable[[object], None] | None = None) -> None:
         self.core = core

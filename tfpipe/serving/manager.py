@@ -22,7 +22,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from tfpipe.export.layout import list_versions
 from tfpipe.serving.accelerated import open_servable
 from tfpipe.serving.base_paths import aspired_versions, is_under
-from tfpipe.serving.errors import ServingError, failed_precondition, invalid_argument, not_found
+from tfpipe.serving.errors import ServingError, failed_precondition, hidden, invalid_argument, not_found
 from tfpipe.serving.servable import Servable
 from tfpipe.serving.warmup import replay_warmup
 
@@ -37,7 +37,10 @@ class ManagerOptions:
     enable_warmup / warmup_iterations: replay assets.extra/tf_serving_warmup_requests on load.
     session_config: TF1 session threading.
     batcher_factory: `run_fn -> Batcher` when batching is on.
-    allowed_roots: directories that reloaded configs' base paths must lie under.
+    batch_size: the batch size versions mostly run at (1, or the batcher's execution batch size); `--backend`
+        picks the converted variant that was fastest at the timed batch size nearest to it.
+    allowed_roots: resolved directories that reloaded configs' base paths must be or lie inside
+        (`tfpipe.serving.base_paths.allowed_roots`).
     allow_labels_for_unavailable: `--allow_version_labels_for_unavailable_models`.
     max_load_retries: how many polls retry a version that failed to load (`--max_num_load_retries`).
     metrics: optional tfpipe.serving.metrics.Metrics; loads and warm-ups are recorded there.
@@ -53,6 +56,7 @@ class ManagerOptions:
     warmup_iterations: int = 1
     session_config: config_pb2.ConfigProto | None = None
     batcher_factory: Callable[[Callable], Any] | None = None
+    batch_size: int = 1
     allowed_roots: list[Path] = field(default_factory=list)
     allow_labels_for_unavailable: bool = False
     max_load_retries: int = 5
@@ -118,10 +122,9 @@ class ModelManager:
             if not c.base_path:
                 raise invalid_argument(f"Model {c.name} has no base_path")
             if check_roots and not is_under(c.base_path, self.options.allowed_roots):
-                roots = ", ".join(str(r) for r in self.options.allowed_roots) or "none"
-                raise ServingError(grpc.StatusCode.PERMISSION_DENIED,
-                                   f"Model base path {c.base_path} of model {c.name} is not under an allowed model "
-                                   f"root ({roots}); start the server with --allowed_model_roots to allow it.")
+                # INVALID_ARGUMENT as TF Serving answers a bad config; the roots themselves are not told
+                raise invalid_argument(f"Model base path {c.base_path} of model {c.name} is not inside an allowed "
+                                       "model root (a start-up base path or --allowed_model_roots)")
             if not os.path.isdir(c.base_path):
                 raise invalid_argument(f"Could not find base path {c.base_path} for servable {c.name}")
         with self._sync_lock:
@@ -198,7 +201,8 @@ class ModelManager:
         metrics = self.options.metrics
         started, servable = time.monotonic(), None
         try:
-            servable = open_servable(path, name, version, self.options.backend, tags=self.options.tags,
+            servable = open_servable(path, name, version, self.options.backend, self.options.batch_size,
+                                     tags=self.options.tags,
                                      session_config=self.options.session_config,
                                      batcher_factory=self.options.batcher_factory)
             servable.method_name_check = self.options.method_name_check
@@ -209,9 +213,11 @@ class ModelManager:
                 if replay_warmup(servable, self.options.warmup_iterations) and metrics is not None:
                     metrics.record_warmup(str(path), grpc.StatusCode.OK, time.monotonic() - warm)
         except Exception as error:  # noqa: BLE001 - a bad version must not take the server down
-            failure = error if isinstance(error, ServingError) else ServingError(
-                grpc.StatusCode.UNKNOWN, f"Failed to load version {version} of model {name} from {path}: {error}")
-            log.error("%s", failure.message)
+            # The cause names files and exception types: clients (status, reload) get the code and an id only.
+            cause = error.detail or error.message if isinstance(error, ServingError) else \
+                f"{type(error).__name__}: {error}"
+            failure = hidden(error.code if isinstance(error, ServingError) else grpc.StatusCode.UNKNOWN,
+                             f"Failed to load version {version} of model {name}", f"from {path}: {cause}")
             if metrics is not None:
                 if servable is None:
                     metrics.record_load(str(path), False, time.monotonic() - started)

@@ -1,7 +1,9 @@
-"""TF Serving's monitoring metrics (same names, labels, units and buckets) rendered as Prometheus text.
+"""TF Serving's monitoring metrics (same names, labels, units and buckets), exposed with `prometheus-client`.
 
 `tensorflow_model_server` exports TensorFlow's monitoring registry at `/monitoring/prometheus/metrics`; names like
 `/tensorflow/serving/request_count` become `:tensorflow:serving:request_count`. Latencies are in microseconds.
+Each `Metrics` has its own `CollectorRegistry` (not prometheus-client's global one), so servers in one process
+keep separate counts; `generate_latest` writes the text.
 """
 
 from __future__ import annotations
@@ -10,11 +12,16 @@ import bisect
 import re
 import threading
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import grpc
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 PROMETHEUS_PATH = "/monitoring/prometheus/metrics"  # PrometheusExporter::kPrometheusPath
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the text format generate_latest writes, as TF Serving
 
 
 def exponential_buckets(scale: float, growth: float, count: int) -> list[float]:
@@ -67,17 +74,23 @@ def prometheus_name(name: str) -> str:
     return "_" + name if name[:1].isdigit() else name
 
 
-def _label_value(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 def _status_name(status: grpc.StatusCode | str) -> str:
     return status.name if isinstance(status, grpc.StatusCode) else str(status)
 
 
 def _g(value: float) -> str:
-    """absl::StrCat of a double (six significant digits), as TF Serving's exporter prints bucket limits and sums."""
+    """absl::StrCat of a double (six significant digits), as TF Serving's exporter prints bucket limits."""
     return f"{value:.6g}"
+
+
+class _Collector(Collector):
+    """Hands one `Metrics`' current values to its registry at each scrape."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._metrics.families())
 
 
 class Metrics:
@@ -92,13 +105,17 @@ class Metrics:
     >>> metrics.record_request("default", "Predict", "GRPC", grpc.StatusCode.OK, 0.002)
     >>> metrics.value("/tensorflow/serving/request_count", model_name="default", status="OK")
     1
-    >>> ':tensorflow:serving:request_count{model_name="default",status="OK"} 1' in metrics.render()
+    >>> ':tensorflow:serving:request_count{model_name="default",status="OK"} 1.0' in metrics.render()
     True
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._families = {family.name: family for family in _family_specs()}
+        self._counter_names = [prometheus_name(f.name) for f in self._families.values() if f.kind == "counter"]
+        # This server's own registry: the global REGISTRY would mix the counts of every server in the process.
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector(self))
 
     # ---- recording ----------------------------------------------------------------------------------------------
     def record_request(self, model_name: str, api: str, entrypoint: str, status: grpc.StatusCode | str,
@@ -156,30 +173,37 @@ class Metrics:
                 return 0
             return sum(cell[0]) if family.kind == "histogram" else cell
 
-    def render(self) -> str:
-        """All metrics that have data, in Prometheus text exposition format (as TF Serving's exporter)."""
-        lines: list[str] = []
+    def families(self) -> list[Metric]:
+        """prometheus-client metric families of everything recorded so far (families without data are left out,
+        as TF Serving's exporter leaves them out)."""
+        found: list[Metric] = []
         with self._lock:
             for name in sorted(self._families):
                 family = self._families[name]
                 if not family.cells:
                     continue
-                metric = prometheus_name(name)
-                lines.append(f"# HELP {metric} {family.help}")
-                lines.append(f"# TYPE {metric} {family.kind}")
-                label_names = [re.sub(r"[^a-zA-Z0-9]", "_", label) for label in family.labels]
-                for values in sorted(family.cells):
-                    labels = ",".join(f'{n}="{_label_value(v)}"' for n, v in zip(label_names, values, strict=True))
-                    cell = family.cells[values]
-                    if family.kind == "counter":
-                        lines.append(f"{metric}{{{labels}}} {cell}")
-                        continue
-                    prefix = f"{metric}_bucket{{{labels}{',' if labels else ''}"
-                    cumulative = 0
-                    for i, count in enumerate(cell[0]):
-                        cumulative += count
-                        limit = _g(family.buckets[i]) if i < len(family.buckets) else "+Inf"
-                        lines.append(f'{prefix}le="{limit}"}} {cumulative}')
-                    lines.append(f"{metric}_sum{{{labels}}} {_g(cell[1])}")
-                    lines.append(f"{metric}_count{{{labels}}} {cumulative}")
-        return "\n".join(lines) + "\n"
+                metric, label_names = prometheus_name(name), [re.sub(r"[^a-zA-Z0-9]", "_", n) for n in family.labels]
+                if family.kind == "counter":
+                    # Not CounterMetricFamily: it names samples NAME_total, and TF Serving's counters keep NAME.
+                    exported = Metric(metric, family.help, "counter")
+                    for values in sorted(family.cells):
+                        exported.add_sample(metric, dict(zip(label_names, values, strict=True)), family.cells[values])
+                else:
+                    exported = HistogramMetricFamily(metric, family.help, labels=label_names)
+                    for values in sorted(family.cells):
+                        counts, total = family.cells[values]
+                        cumulative = [sum(counts[: i + 1]) for i in range(len(counts))]
+                        limits = [_g(limit) for limit in family.buckets] + ["+Inf"]
+                        exported.add_metric(list(values), list(zip(limits, cumulative)), total)
+                found.append(exported)
+        return found
+
+    def render(self) -> str:
+        """All metrics that have data, in Prometheus text exposition format 0.0.4 (as TF Serving's exporter)."""
+        text = generate_latest(self.registry).decode("utf-8")
+        for name in self._counter_names:
+            # generate_latest names a counter family NAME_total in HELP/TYPE (the OpenMetrics convention); TF
+            # Serving's family is NAME, the samples' own name, so a scraper files the samples under their TYPE.
+            text = text.replace(f"# HELP {name}_total ", f"# HELP {name} ").replace(
+                f"# TYPE {name}_total counter", f"# TYPE {name} counter")
+        return text or "\n"  # an empty page is still a text page

@@ -12,9 +12,19 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from tfpipe.config import Config, ConfigError, ReaderConfig, from_dict
+from tfpipe.config.atomic import atomic_file
 from tfpipe.export.layout import METADATA_PATH
 from tfpipe.serving.outputs import output_rows
-from tfpipe.text.readers import DataError, ErrorLog, Record, TokenRecord, detect_format, read_jsonl, read_records
+from tfpipe.text.readers import (
+    DataError,
+    ErrorLog,
+    Record,
+    TokenRecord,
+    counted,
+    detect_format,
+    read_jsonl,
+    read_records,
+)
 
 
 def export_config(export_dir: str | Path) -> Optional[Config]:
@@ -50,24 +60,26 @@ def load_signature(export_dir: str | Path, signature: str = "serving_default"):
     return function
 
 
-def read_inputs(path: str | Path, reader: ReaderConfig, task: str = "classification") -> list[Record]:
+def read_inputs(path: str | Path, reader: ReaderConfig, task: str = "classification",
+                log: Optional[ErrorLog] = None) -> list[Record]:
     """Texts (and pairs, and labels when a label column is given) to predict. CoNLL/span files give their
     sentences' words joined by spaces; the export splits them again in-graph. `task` only decides what a `.txt`
-    file is (CoNLL for token classification, else one text per line)."""
-    log = ErrorLog(reader.on_error)
+    file is (CoNLL for token classification, else one text per line). `log` gets the counts of what was read."""
+    log = log or ErrorLog.for_reader(reader)
     fmt = detect_format(path, reader.format, task)
     if fmt in ("conll", "spans"):
         return [Record(" ".join(r.words), source=r.source, line=r.line)
                 for r in read_records(path, reader, "token-classification", log=log) if isinstance(r, TokenRecord)]
     if fmt == "jsonl" and reader.label_column is None:
         # read_records insists on a label for JSONL; prediction inputs have none.
-        records = []
-        for rec in read_jsonl(path, reader.text_column, reader.text_pair_column, None, log):
-            if not rec.text.strip() or (rec.text_pair is not None and not rec.text_pair.strip()):
-                log.report(DataError(rec.source, rec.line, "empty text", "empty text"))
-                continue
-            records.append(rec)
-        return records
+        def texts():
+            for rec in read_jsonl(path, reader.text_column, reader.text_pair_column, None, log):
+                if not rec.text.strip() or (rec.text_pair is not None and not rec.text_pair.strip()):
+                    log.report(DataError(rec.source, rec.line, "empty text", "empty text"))
+                    continue
+                yield rec
+
+        return list(counted(texts(), path, log))
     return list(read_records(path, replace(reader, format=fmt), "classification", log=log))
 
 
@@ -77,13 +89,15 @@ def predict_file(export_dir: str | Path, input_path: str | Path, output_path: st
     """Writes `output_path` (JSONL): per input record, its `text` (`text_pair`, `label` when read) and every
     output of `signature` decoded — label strings, probability lists, words/tags trimmed to `num_words`.
 
-    Returns a summary: {"records": n, "output": path, "signature": ..., "outputs": [names]}.
+    Returns a summary: {"records": n, "output": path, "signature": ..., "outputs": [names], "reading": what
+    was read and skipped}.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size: {batch_size} is not allowed; it must be at least 1")
     config = export_config(export_dir)
     reader = reader or prediction_reader(export_dir)
-    records = read_inputs(input_path, reader, config.task if config else "classification")
+    log = ErrorLog.for_reader(reader)
+    records = read_inputs(input_path, reader, config.task if config else "classification", log)
     function = load_signature(export_dir, signature)
     inputs = set(function.structured_input_signature[1])
     if "text" not in inputs:
@@ -93,10 +107,9 @@ def predict_file(export_dir: str | Path, input_path: str | Path, output_path: st
         raise ValueError(f"{export_dir}: the model reads text pairs; name the second column with "
                          "--text-pair-column")
     output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
     names: list[str] = []
     bar = tqdm(total=len(records), desc="predicting", unit="text", disable=not progress, mininterval=1.0)
-    with output_path.open("w", encoding="utf-8") as out, bar:
+    with atomic_file(output_path) as out, bar:  # a failed or killed run leaves no half predictions file
         for start in range(0, len(records), batch_size):
             batch = records[start:start + batch_size]
             feed = {"text": tf.constant([r.text for r in batch])}
@@ -111,4 +124,5 @@ def predict_file(export_dir: str | Path, input_path: str | Path, output_path: st
                            "label": rec.label, **row}
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
             bar.update(len(batch))
-    return {"records": len(records), "output": str(output_path), "signature": signature, "outputs": names}
+    return {"records": len(records), "output": str(output_path), "signature": signature, "outputs": names,
+            "reading": log.summary()}

@@ -17,7 +17,7 @@ from tensorflow_serving.apis import classification_pb2, get_model_metadata_pb2, 
 from werkzeug.wrappers import Request, Response
 
 from tfpipe.serving import inference, rest_examples, rest_json, rest_predict
-from tfpipe.serving.errors import ServingError, invalid_argument
+from tfpipe.serving.errors import ServingError, internal_error, invalid_argument
 from tfpipe.serving.inference import Core
 
 _MODEL = r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
@@ -72,7 +72,7 @@ class RestApi:
         try:
             response = self._dispatch(request)
         except Exception as error:  # noqa: BLE001 - never an HTML error page
-            response = self._error(ServingError(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}"))
+            response = self._error(internal_error(error))  # the detail goes to the log, not the client
         finally:
             with self._idle:
                 self._in_flight -= 1
@@ -80,7 +80,7 @@ class RestApi:
         if self.cors:
             response.headers["Access-Control-Allow-Origin"] = "*"
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
         return response(environ, start_response)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
@@ -158,7 +158,7 @@ class RestApi:
         except ServingError:
             raise
         except Exception as error:  # noqa: BLE001 - a bug must answer 500, not kill the connection
-            raise ServingError(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}") from None
+            raise internal_error(error) from None
 
     # -- handlers (run on the worker pool) -------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from typing import Any
 import tensorflow as tf
 
 from tfpipe.serving.errors import invalid_argument
+from tfpipe.serving.rest_body import repeated
 from tfpipe.serving.rest_json import F32_MAX, decode_b64, format_float, is_b64, json_type, to_json_text
 
 
@@ -58,7 +59,10 @@ def _feature(name: str, content: Any) -> tf.train.Feature:
 def to_example(value: Any) -> tf.train.Example:
     if not isinstance(value, dict):
         raise invalid_argument(f"Example must be JSON object but got JSON {json_type(value)}")
-    return tf.train.Example(features=tf.train.Features(feature={k: _feature(k, v) for k, v in value.items()}))
+    features = {}
+    for name, content in list(value.items()) + repeated(value):  # a repeated feature name: the last wins, as in TF
+        features[name] = _feature(name, content)                 # Serving's map assignment
+    return tf.train.Example(features=tf.train.Features(feature=features))
 
 
 def fill_example_input(doc: dict, model_input, method: str) -> None:

@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from typing import Any
 
 import grpc
@@ -15,6 +16,7 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 
 from tfpipe.serving.errors import ServingError, invalid_argument
+from tfpipe.serving.rest_body import decode, repeated
 from tfpipe.serving.tensors import dtype_name
 
 _FLOAT_MAX_INT = (1 << 24) - 1
@@ -23,13 +25,8 @@ _INT_RANGES = {types_pb2.DT_INT32: (-(2**31), 2**31 - 1), types_pb2.DT_INT16: (-
                types_pb2.DT_INT8: (-(2**31), 2**31 - 1), types_pb2.DT_UINT8: (-(2**31), 2**31 - 1),
                types_pb2.DT_INT64: (-(2**63), 2**63 - 1), types_pb2.DT_UINT32: (0, 2**32 - 1),
                types_pb2.DT_UINT64: (0, 2**64 - 1)}
-# rapidjson's wording for the common parse failures (Python's json words them differently)
-_PARSE_ERRORS = {"Expecting value": "Invalid value.", "Extra data": "The document root must not be followed by "
-                 "other values.", "Expecting property name enclosed in double quotes": "Missing a name for object "
-                 "member.", "Expecting ':' delimiter": "Missing a colon after a name of object member.",
-                 "Expecting ',' delimiter": "Missing a comma or ']' after an array element.",
-                 "Unterminated string starting at": "Missing a closing quotation mark in string.",
-                 "Invalid control character at": "Invalid encoding in string."}
+MAX_RANK = 32  # numpy 1.x's limit on dimensions (TF allows 254); also bounds the recursion of the checks below
+_B64_SPACE = re.compile(rb"[ \t\n\v\f\r]")
 
 
 def json_type(value: Any) -> str:
@@ -37,7 +34,9 @@ def json_type(value: Any) -> str:
         return "Null"
     if isinstance(value, bool):
         return "True" if value else "False"
-    return {dict: "Object", list: "Array", str: "String"}.get(type(value), "Number")
+    if isinstance(value, dict):
+        return "Object"
+    return "Array" if isinstance(value, list) else "String" if isinstance(value, str) else "Number"
 
 
 def format_float(value: float, digits: int = 9) -> str:
@@ -84,29 +83,47 @@ def nest(items: list[str], shape: tuple[int, ...]) -> str:
     return items[0]
 
 
+class _Text(str):
+    """Literal output text on to_json_text's stack (a plain str there is a JSON string value)."""
+
+
 def to_json_text(value: Any) -> str:
-    """JSON like rapidjson writes it (compact, floats via format_float) — for messages and responses."""
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, float):
-        return format_float(value, 17)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(k)}:{to_json_text(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(to_json_text(v) for v in value) + "]"
-    return json.dumps(value, ensure_ascii=False)
+    """JSON like rapidjson writes it (compact, floats via format_float) — for messages and responses. Iterative:
+    a body may nest up to rest_body.MAX_DEPTH levels, past Python's recursion limit once the server's frames count.
+
+    Examples:
+    >>> to_json_text({"a": [1, 2.0, None, "é"]})
+    '{"a":[1,2.0,null,"é"]}'
+    """
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is _Text:
+            out.append(item)
+        elif isinstance(item, dict):
+            out.append("{")
+            stack.append(_Text("}"))
+            members = list(item.items()) + repeated(item)
+            for i in range(len(members) - 1, -1, -1):
+                stack += [members[i][1], _Text(("," if i else "") + json.dumps(members[i][0]) + ":")]
+        elif isinstance(item, list):
+            out.append("[")
+            stack.append(_Text("]"))
+            for i in range(len(item) - 1, -1, -1):
+                stack += [item[i], _Text(",")] if i else [item[i]]
+        elif isinstance(item, bool) or item is None:
+            out.append(json.dumps(item))
+        elif isinstance(item, float):
+            out.append(format_float(item, 17))
+        else:
+            out.append(json.dumps(item, ensure_ascii=False) if isinstance(item, str) else str(item))
+    return "".join(out)
 
 
 def parse_body(body: bytes) -> dict:
-    if not body:
-        raise invalid_argument("JSON Parse error: The document is empty")
-    try:
-        doc = json.loads(body)
-    except json.JSONDecodeError as error:
-        reason = next((v for k, v in _PARSE_ERRORS.items() if error.msg.startswith(k)), error.msg)
-        raise invalid_argument(f"JSON Parse error: {reason} at offset: {error.pos}") from None
-    except UnicodeDecodeError as error:
-        raise invalid_argument(f"JSON Parse error: Invalid encoding in string. at offset: {error.start}") from None
+    """A request body that must hold a JSON object (rest_body.decode, then TF Serving's "Is not object")."""
+    doc = decode(body)
     if not isinstance(doc, dict):
         raise invalid_argument(f"JSON Value: {to_json_text(doc)} Is not object")
     return doc
@@ -121,14 +138,27 @@ def signature_name(doc: dict) -> str:
 
 
 def is_b64(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
+    """{"b64": "<string>"} with no other member (a repeated "b64" is a second member, as in rapidjson's DOM)."""
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str) and not repeated(value)
 
 
 def decode_b64(value: Any) -> bytes:
+    """absl::Base64Unescape's rules: standard alphabet, ASCII whitespace skipped, padding ('=' or '.') optional but
+    exact when present.
+
+    Examples:
+    >>> decode_b64({"b64": "YQ=="}), decode_b64({"b64": "YQ"}), decode_b64({"b64": " Y Q . . "})
+    (b'a', b'a', b'a')
+    """
     if not is_b64(value):
         raise invalid_argument(f"JSON Value: {to_json_text(value)} not formatted correctly for base64 data")
+    text = _B64_SPACE.sub(b"", value["b64"].encode("utf-8")).replace(b".", b"=")
+    data = text.rstrip(b"=")
+    pads, missing = len(text) - len(data), -len(data) % 4
     try:
-        return base64.b64decode(value["b64"], validate=True)
+        if len(data) % 4 == 1 or (pads and pads != missing):
+            raise ValueError("bad padding")
+        return base64.b64decode(data + b"=" * missing, validate=True)
     except (binascii.Error, ValueError):
         raise invalid_argument("Unable to base64 decode") from None
 
@@ -197,6 +227,9 @@ def _fill(value: Any, level: int, shape: list[int], dtype: int, out: list) -> No
 def to_array(value: Any, dtype: int) -> np.ndarray:
     """A JSON value (scalar or nested lists) → an array of the signature's dtype, with TF Serving's checks."""
     shape = dense_shape(value)
+    if len(shape) > MAX_RANK:
+        raise invalid_argument(f"JSON Value nests lists {len(shape)} deep: tensors here have at most {MAX_RANK} "
+                               "dimensions")
     np_dtype = object if dtype == types_pb2.DT_STRING else tf.dtypes.as_dtype(dtype).as_numpy_dtype
     fast = fast_array(value, shape, dtype, np_dtype)
     if fast is not None:
@@ -208,7 +241,7 @@ def to_array(value: Any, dtype: int) -> np.ndarray:
 
 def fast_array(value: Any, shape: list[int], dtype: int, np_dtype) -> np.ndarray | None:
     """Dense, well-typed input converted in bulk (large batches); None sends it down the checking path."""
-    if not shape or 0 in shape:
+    if not shape or 0 in shape or len(shape) > MAX_RANK:
         return None
     try:
         grid = np.array(value, dtype=object)

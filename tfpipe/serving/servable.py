@@ -17,13 +17,17 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
 
-from tfpipe.serving.errors import ServingError, invalid_argument
+from tfpipe.serving.errors import ServingError, hidden, invalid_argument, reveals_internals
 from tfpipe.serving.tensors import dtype_name
 
 log = logging.getLogger(__name__)
 
 # TF status codes are the gRPC codes' numbers.
 _GRPC_CODES = {code.value[0]: code for code in grpc.StatusCode}
+# Codes whose TF message describes the request (shapes, values, limits), so the client sees it as TF Serving sends
+# it; the others (NOT_FOUND from a file op, UNKNOWN, INTERNAL, ...) describe the server and are logged instead.
+_REQUEST_CODES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                  grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
 INIT_OP_SIGNATURE = "__saved_model_init_op"
 
 try:  # the tensorflow-text op library, which TF Serving links, so exported tokenizers run here too
@@ -33,8 +37,12 @@ except ImportError:  # pragma: no cover - optional
 
 
 def tf_error(error: tf.errors.OpError) -> ServingError:
-    """The ServingError carrying a TensorFlow runtime error's code and message."""
-    return ServingError(_GRPC_CODES.get(error.error_code, grpc.StatusCode.UNKNOWN), error.message)
+    """The ServingError for a TensorFlow runtime error: its code, and its message when that is about the request
+    (not a server path or traceback; those go to the log under a request id)."""
+    code = _GRPC_CODES.get(error.error_code, grpc.StatusCode.UNKNOWN)
+    if code in _REQUEST_CODES and not reveals_internals(error.message):
+        return ServingError(code, error.message)
+    return hidden(code, "The model failed to run", error.message)
 
 
 def read_meta_graph(path: str | Path, tags: tuple[str, ...] = ("serve",)) -> meta_graph_pb2.MetaGraphDef:

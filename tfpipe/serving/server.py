@@ -4,7 +4,6 @@ started from ServerOptions (tensorflow_model_server's flags); `stop()` stops acc
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from concurrent import futures
 from pathlib import Path
@@ -14,13 +13,15 @@ from google.protobuf import text_format
 from tensorflow.core.protobuf import config_pb2
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
-from werkzeug.serving import WSGIRequestHandler, make_server
 
+from tfpipe.serving.auth import AccessPolicy, AuthInterceptor, access_policy, guard_wsgi
+from tfpipe.serving.base_paths import allowed_roots
 from tfpipe.serving.errors import ServingError
 from tfpipe.serving.flags import ServerOptions
 from tfpipe.serving.grpc_service import ModelService, PredictionService
 from tfpipe.serving.manager import ManagerOptions, ModelManager
 from tfpipe.serving.rest import RestApi
+from tfpipe.serving.rest_server import RestServer
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 2**31 - 1  # TF Serving sets INT_MAX on its gRPC server
@@ -85,6 +86,7 @@ class ModelServer:
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()
         self._config_text = ""
+        self._access = AccessPolicy()
 
     # -- start -----------------------------------------------------------------------------------------------
 
@@ -96,12 +98,12 @@ class ModelServer:
         if o.per_process_gpu_memory_fraction:
             session_config.gpu_options.per_process_gpu_memory_fraction = o.per_process_gpu_memory_fraction
         _eager_threads(o.tensorflow_intra_op_parallelism, o.tensorflow_inter_op_parallelism)
-        roots = [Path(r) for r in o.allowed_model_roots]
-        roots += [Path(os.path.realpath(c.base_path)).parent for c in config.model_config_list.config]
+        self._access = _access_policy(o)
+        roots = allowed_roots(o.allowed_model_roots, [c.base_path for c in config.model_config_list.config])
         self.manager = ModelManager(ManagerOptions(
             poll_seconds=o.file_system_poll_wait_seconds, enable_warmup=o.enable_model_warmup,
             warmup_iterations=o.num_request_iterations_for_warmup, session_config=session_config,
-            batcher_factory=self._batcher_factory(), allowed_roots=roots,
+            batcher_factory=self._batcher_factory(), batch_size=self._batch_size(), allowed_roots=roots,
             allow_labels_for_unavailable=o.allow_version_labels_for_unavailable_models,
             max_load_retries=o.max_num_load_retries,
             tags=tuple(t.strip() for t in o.saved_model_tags.split(",") if t.strip()),
@@ -115,8 +117,8 @@ class ModelServer:
                 self._start_rest(metrics_path)
         except BaseException as error:
             self.stop(grace=0)  # nothing half-started stays behind (loaded models, a bound port)
-            if isinstance(error, ServingError):
-                raise ServerStartError(error.message) from None
+            if isinstance(error, ServingError):  # the operator sees the detail clients do not
+                raise ServerStartError(error.detail or error.message) from None
             raise
         self.manager.start()
         if o.model_config_file and o.model_config_file_poll_wait_seconds > 0:
@@ -127,15 +129,27 @@ class ModelServer:
             log.info("Exporting HTTP/REST API at:%s ...", _address(o.host, self.rest_port))
         return self
 
+    def _batching_parameters(self):
+        from tfpipe.serving.config_protos import BatchingParameters, parse_text_proto
+
+        path = self.options.batching_parameters_file
+        return parse_text_proto(path, BatchingParameters) if path else BatchingParameters()
+
     def _batcher_factory(self):
         if not self.options.enable_batching:
             return None
         from tfpipe.serving.batching import Batcher
-        from tfpipe.serving.config_protos import BatchingParameters, parse_text_proto
 
-        path = self.options.batching_parameters_file
-        params = parse_text_proto(path, BatchingParameters) if path else BatchingParameters()
+        params = self._batching_parameters()
         return lambda run_fn: Batcher.from_proto(params, run_fn)
+
+    def _batch_size(self) -> int:
+        """The batch size models mostly run at: 1 without batching, else what the batcher forms under load."""
+        if not self.options.enable_batching:
+            return 1
+        from tfpipe.serving.batching import Batcher
+
+        return Batcher.execution_size(self._batching_parameters())
 
     def _monitoring(self) -> str | None:
         """The Prometheus path when --monitoring_config_file enables it (metrics also count gRPC traffic)."""
@@ -162,8 +176,10 @@ class ModelServer:
         except ValueError as error:
             raise ServerStartError(str(error)) from None
         args = [a for a in args if a[0] not in dict(extra)] + extra
+        interceptors = [] if self._access.is_open else [AuthInterceptor(self._access)]
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=o.grpc_max_threads or 32,
-                                                        thread_name_prefix="tfpipe-grpc"), options=args)
+                                                        thread_name_prefix="tfpipe-grpc"), options=args,
+                             interceptors=interceptors)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionService(self.manager, self._observer()), server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.manager), server)
@@ -193,16 +209,28 @@ class ModelServer:
         self._rest_api = RestApi(self.manager, timeout_ms=o.rest_api_timeout_in_ms, max_body_bytes=int(limit),
                                  num_threads=o.rest_api_num_threads, metrics=metrics, observer=self._observer(),
                                  cors=o.rest_api_enable_cors_support)
+        app = guard_wsgi(self._rest_api, self._access, cors=o.rest_api_enable_cors_support)
         try:
-            self._rest_server = make_server(o.host, o.rest_api_port, self._rest_api, threaded=True,
-                                            request_handler=_QuietHandler)
+            self._rest_server = RestServer(app, o.host, o.rest_api_port,
+                                           read_timeout_s=o.rest_api_read_timeout_in_ms / 1000,
+                                           max_connections=o.rest_api_max_connections, max_body_bytes=int(limit),
+                                           threads=o.rest_api_num_threads, ssl_context=self._rest_ssl_context())
+            self._rest_server.start()
         except OSError as error:
             raise ServerStartError(f"cannot listen on {_address(o.host, o.rest_api_port)} for REST: {error}") from None
-        except SystemExit:  # werkzeug reports a busy port on stderr and calls sys.exit(1) instead of raising
-            raise ServerStartError(f"cannot listen on {_address(o.host, o.rest_api_port)} for REST: the address is "
-                                   "in use or unavailable") from None
-        self.rest_port = self._rest_server.server_port
-        self._spawn(self._rest_server.serve_forever, "tfpipe-rest-accept")
+        self.rest_port = self._rest_server.port
+
+    def _rest_ssl_context(self):
+        """TLS for REST from the same --ssl_config_file as gRPC (None: plain HTTP)."""
+        if not self.options.ssl_config_file:
+            return None
+        from tfpipe.serving.config_protos import SSLConfig, parse_text_proto
+        from tfpipe.serving.tls import server_ssl_context
+
+        try:
+            return server_ssl_context(parse_text_proto(self.options.ssl_config_file, SSLConfig))
+        except ValueError as error:
+            raise ServerStartError(str(error)) from None
 
     def _spawn(self, target, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -229,9 +257,8 @@ class ModelServer:
         self._stopped.set()
         done = self._grpc.stop(grace) if self._grpc is not None else None
         if self._rest_server is not None:
-            self._rest_server.shutdown()  # no new connections
+            self._rest_server.stop(grace)  # no new connections; those in flight finish (up to grace)
             self._rest_api.wait_idle(grace)
-            self._rest_server.server_close()
             self._rest_api.close()
         if done is not None:
             done.wait(grace)
@@ -249,6 +276,17 @@ class ModelServer:
         self.stop(grace=5)
 
 
+def _access_policy(o: ServerOptions) -> AccessPolicy:
+    try:
+        policy = access_policy(o.host, o.enable_model_service, o.admin_token_file, o.auth_token_file)
+    except ValueError as error:
+        raise ServerStartError(str(error)) from None
+    if o.admin_token_file and not policy.admin_enabled:
+        log.warning("--admin_token_file is set but config reloads are off (--enable_model_service defaults to on "
+                    "only for a loopback --host, and --host is %s)", o.host)
+    return policy
+
+
 def _eager_threads(intra: int, inter: int) -> None:
     """Thread pools for TF2 (eager) models; TF only takes them before its runtime starts, so later is a warning."""
     import tensorflow as tf
@@ -260,13 +298,6 @@ def _eager_threads(intra: int, inter: int) -> None:
             tf.config.threading.set_inter_op_parallelism_threads(inter)
     except RuntimeError as error:
         log.warning("TF2 models keep TensorFlow's existing thread pools: %s", error)
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No access-log line per request (TF Serving logs none either)."""
-
-    def log_request(self, *args, **kwargs) -> None:
-        pass
 
 
 def _new_metrics():

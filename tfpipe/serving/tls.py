@@ -1,4 +1,5 @@
-"""gRPC TLS/mTLS from TF Serving's SSLConfig (`--ssl_config_file`), and matching client channel credentials.
+"""TLS/mTLS from TF Serving's SSLConfig (`--ssl_config_file`): gRPC server credentials, an `ssl.SSLContext` for the
+REST server (tfpipe's addition; TF Serving's REST is plain HTTP), and matching client channel credentials.
 
 As `tensorflow_model_server`: the config carries PEM text (not paths); `client_verify` requires and verifies a client
 certificate signed by `custom_ca`.
@@ -27,6 +28,10 @@ def _bytes(pem: PemText | None) -> bytes | None:
 
 def check_key_and_certificate(key: PemText, cert: PemText, what: str) -> None:
     """Raise ValueError unless `key` and `cert` are PEM and belong together (checked with OpenSSL via `ssl`)."""
+    _load_key_pair(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), key, cert, what)
+
+
+def _load_key_pair(context: ssl.SSLContext, key: PemText, cert: PemText, what: str) -> None:
     key, cert = _text(key), _text(cert)
     if "-----BEGIN" not in cert or "CERTIFICATE-----" not in cert:
         raise ValueError(f"{what} certificate is not a PEM certificate (expected '-----BEGIN CERTIFICATE-----')")
@@ -40,7 +45,7 @@ def check_key_and_certificate(key: PemText, cert: PemText, what: str) -> None:
         with open(os.open(key_path, os.O_WRONLY | os.O_CREAT, 0o600), "w", encoding="utf-8") as out:
             out.write(key)
         try:
-            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_path, key_path)
+            context.load_cert_chain(cert_path, key_path)
         except ssl.SSLError as error:
             raise ValueError(f"{what} key and certificate cannot be used together: {error.reason or error}") from error
 
@@ -53,11 +58,8 @@ def check_ca(ca: PemText, what: str) -> None:
         raise ValueError(f"{what} is not a valid PEM CA certificate: {error}") from error
 
 
-def server_credentials(ssl_config) -> grpc.ServerCredentials:
-    """gRPC server credentials from a `tensorflow.serving.SSLConfig` message.
-
-    Raises ValueError naming the SSLConfig field that is missing or malformed.
-    """
+def _check_ssl_config(ssl_config) -> None:
+    """Raise ValueError naming the SSLConfig field that is missing or malformed."""
     if not ssl_config.server_key or not ssl_config.server_cert:
         missing = [name for name in ("server_key", "server_cert") if not getattr(ssl_config, name)]
         raise ValueError(f"SSLConfig is missing {' and '.join(missing)} (PEM text of the server's private key and "
@@ -68,6 +70,28 @@ def server_credentials(ssl_config) -> grpc.ServerCredentials:
     elif ssl_config.client_verify:
         raise ValueError("SSLConfig client_verify is true but custom_ca is empty: give the PEM certificate of the CA "
                          "that signs client certificates")
+
+
+def server_ssl_context(ssl_config) -> ssl.SSLContext:
+    """A server-side `ssl.SSLContext` (TLS 1.2+) from a `tensorflow.serving.SSLConfig`, for the REST server:
+    `client_verify` → CERT_REQUIRED against `custom_ca`; `custom_ca` alone → a client certificate is checked when
+    sent (CERT_OPTIONAL), as gRPC does. Raises ValueError naming the field that is missing or malformed."""
+    _check_ssl_config(ssl_config)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    _load_key_pair(context, ssl_config.server_key, ssl_config.server_cert, "SSLConfig server_key/server_cert:")
+    if ssl_config.custom_ca:
+        context.load_verify_locations(cadata=_text(ssl_config.custom_ca))
+        context.verify_mode = ssl.CERT_REQUIRED if ssl_config.client_verify else ssl.CERT_OPTIONAL
+    return context
+
+
+def server_credentials(ssl_config) -> grpc.ServerCredentials:
+    """gRPC server credentials from a `tensorflow.serving.SSLConfig` message.
+
+    Raises ValueError naming the SSLConfig field that is missing or malformed.
+    """
+    _check_ssl_config(ssl_config)
     return grpc.ssl_server_credentials(
         [(_bytes(ssl_config.server_key), _bytes(ssl_config.server_cert))],
         root_certificates=_bytes(ssl_config.custom_ca),

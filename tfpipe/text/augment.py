@@ -12,7 +12,6 @@ import os
 import random
 import shutil
 import stat
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Optional
 import nltk
 from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
+from tfpipe.config.atomic import atomic_path
 from tfpipe.text.readers.base import Record
 
 WORDNET_SOURCE = Path("/usr/share/wordnet")
@@ -67,16 +67,10 @@ def _make_private(folder: Path) -> None:
 
 
 def _replace_atomically(folder: Path, name: str, fill: Callable[[Path], None]) -> None:
-    # Write beside the destination, then rename over it: a concurrent reader sees the old file or the new one.
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    # A concurrent reader (another process preparing the same folder) sees the old file or the new one.
+    with atomic_path(folder / name) as tmp:
         fill(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, folder / name)
-    finally:
-        tmp.unlink(missing_ok=True)
+        os.chmod(tmp, 0o644)  # readable by all, writable by us only, whatever the source's mode
 
 
 def _copy_if_changed(src: Path, folder: Path) -> None:

@@ -57,6 +57,11 @@ def clean_text(text: str, config: Optional[CleaningConfig] = None, stop_words: f
     return text
 
 
+def line_digest(text: str) -> bytes:
+    """The 16-byte digest by which exact duplicates are recognised (here and in the Beam pipelines)."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
 class Deduplicator:
     """Remembers 16-byte digests of texts seen, so exact duplicates are dropped in bounded memory per text."""
 
@@ -65,7 +70,7 @@ class Deduplicator:
         self.duplicates = 0
 
     def is_new(self, text: str) -> bool:
-        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+        digest = line_digest(text)
         if digest in self._seen:
             self.duplicates += 1
             return False

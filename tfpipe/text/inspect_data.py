@@ -42,13 +42,13 @@ def inspect_dataset(
 ) -> dict:
     """A report dict; `report["num_errors"] > 0` means the data has problems."""
     reader = reader or ReaderConfig()
-    log = ErrorLog("skip")  # inspection lists every problem instead of stopping at the first
+    log = ErrorLog("skip", reader.max_line_bytes)  # inspection lists every problem instead of stopping at the first
     fatal = None
     records: list[Record | TokenRecord] = []
     try:
         records = list(read_records(path, reader, task, log=log))
-    except DataError as error:  # a problem with the whole file (missing column, unreadable header)
-        if error.line == 0:  # no file to inspect at all: the caller's usage error
+    except DataError as error:  # a problem with the whole file (missing column, unreadable header, no records)
+        if error.line == 0 and error.kind != "no records":  # no file to inspect at all: the caller's usage error
             raise
         fatal = error
     report: dict = {"file": str(path), "task": task, "records": len(records)}

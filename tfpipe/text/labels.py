@@ -7,6 +7,7 @@ from typing import Iterable, Sequence
 
 import tensorflow as tf
 
+from tfpipe.config.atomic import write_text_atomic
 from tfpipe.text.readers import Record, TokenRecord
 
 
@@ -42,10 +43,7 @@ class LabelVocab:
         return cls(sorted(found, key=lambda s: (_numeric_key(s), s)))
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(f"{label}\n" for label in self.labels), encoding="utf-8")
-        return path
+        return write_text_atomic(path, "".join(f"{label}\n" for label in self.labels))
 
     @classmethod
     def load(cls, path: str | Path) -> "LabelVocab":

@@ -11,11 +11,14 @@ import io
 import json
 import math
 import random
-from collections import defaultdict
+from array import array
+from collections import defaultdict, deque
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import BinaryIO, Iterator, Optional, Sequence
 
-from tfpipe.text.readers import DataError, detect_format
+from tfpipe.config.atomic import atomic_file
+from tfpipe.config.schemas import MAX_LINE_BYTES
+from tfpipe.text.readers import DataError, detect_format, iter_raw_lines, line_too_long, open_checked
 
 SPLIT_NAMES = ("train", "validation", "test")
 
@@ -32,44 +35,71 @@ def parse_ratios(text: str | Sequence[float]) -> list[float]:
     return ratios
 
 
-def _units(path: Path, fmt: str, no_header: bool) -> tuple[bytes, list[tuple[int, bytes]]]:
-    """`(header bytes, [(first line, unit bytes)])` with every byte of each unit kept."""
+def _lines(handle: BinaryIO, path: Path, max_line_bytes: int) -> Iterator[tuple[int, bytes, int]]:
+    """`(line number, bytes with the line end, offset of its start)`, streamed; a longer line stops the split."""
+    start = handle.tell()
+    for number, raw, size, end in iter_raw_lines(handle, max_line_bytes):
+        if raw is None:
+            raise line_too_long(path, number, size, max_line_bytes)
+        yield number, raw, start
+        start = end
+
+
+def _units(path: Path, handle: BinaryIO, fmt: str, no_header: bool, max_line_bytes: int
+           ) -> tuple[bytes, array]:
+    """`(header bytes, units)`: units is flat `[first line, start offset, end offset, ...]`, three per unit, so a
+    file of millions of rows costs 24 bytes a row here; the bytes stay in the file until they are written."""
     # Lines end at "\n" only, as the readers see them (a lone "\r" inside a field is not a line break).
-    data = path.read_bytes()
-    raw = [line + b"\n" for line in data.split(b"\n")]
-    raw[-1] = raw[-1][:-1]
-    if not raw[-1]:
-        raw.pop()
+    lines = _lines(handle, path, max_line_bytes)
     header = b""
-    start = 0
     if fmt in ("tsv", "csv") and not no_header:
-        if not raw:
+        first = next(lines, None)
+        if first is None:
             raise DataError(path, 1, "empty file: expected a header line", "file")
-        header, start = raw[0], 1
-    units: list[tuple[int, bytes]] = []
+        header = first[1]
+    units = array("q")
     if fmt in ("tsv", "jsonl"):
-        units = [(i + 1, line) for i, line in enumerate(raw[start:], start) if line.strip()]
+        for number, raw, start in lines:
+            if raw.strip():
+                units.extend((number, start, start + len(raw)))
     elif fmt == "csv":
-        text = [line.decode("utf-8-sig", errors="replace") for line in raw[start:]]
-        reader = csv.reader(io.StringIO("".join(text)))
+        pending: deque[tuple[int, int, int, bool]] = deque()  # the record's lines: number, start, end, not blank
+
+        def feed() -> Iterator[str]:
+            for number, raw, start in lines:
+                pending.append((number, start, start + len(raw), bool(raw.strip())))
+                if pending[-1][2] - pending[0][1] > max_line_bytes:  # an unbalanced quote, most likely
+                    raise DataError(path, pending[0][0], f"CSV record spans more than {max_line_bytes} bytes "
+                                    "(--max-line-bytes): an unbalanced quote?", "csv")
+                yield raw.decode("utf-8-sig" if number == 1 else "utf-8", errors="replace")
+
+        reader = csv.reader(feed())
         consumed = 0
         for _ in reader:
-            lines = raw[start + consumed: start + reader.line_num]
-            if b"".join(lines).strip():
-                units.append((start + consumed + 1, b"".join(lines)))
+            taken = [pending.popleft() for _ in range(reader.line_num - consumed)]
             consumed = reader.line_num
+            if any(line[3] for line in taken):
+                units.extend((taken[0][0], taken[0][1], taken[-1][2]))
     else:  # conll sentences / text documents: blocks between blank lines
-        block: list[bytes] = []
-        first = 0
-        for i, line in enumerate(raw + [b"\n"]):
-            if line.strip() and not line.startswith(b"-DOCSTART-"):
-                if not block:
-                    first = i + 1
-                block.append(line)
-            elif block:
-                units.append((first, b"".join(block)))
-                block = []
+        block: Optional[list[int]] = None  # first line, start, end
+        for number, raw, start in lines:
+            if raw.strip() and not raw.startswith(b"-DOCSTART-"):
+                if block is None:
+                    block = [number, start, 0]
+                block[2] = start + len(raw)
+            elif block is not None:
+                units.extend(block)
+                block = None
+        if block is not None:
+            units.extend(block)
     return header, units
+
+
+def _unit(handle: BinaryIO, units: array, i: int) -> tuple[int, bytes]:
+    """Unit `i` as `(first line, its bytes)`, read back from the file."""
+    first, start, end = units[3 * i: 3 * i + 3]
+    handle.seek(start)
+    return first, handle.read(end - start)
 
 
 def _label(path: Path, fmt: str, header: bytes, unit: tuple[int, bytes], column: str, no_header: bool) -> str:
@@ -115,17 +145,26 @@ def split_file(
     fmt: str = "auto",
     no_header: bool = False,
     task: str = "classification",
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> dict[str, int]:
-    """Writes `output_dir/{train,validation,test}.EXT`; returns the number of units in each."""
+    """Writes `output_dir/{train,validation,test}.EXT`; returns the number of units in each. The input is
+    streamed (a line longer than `max_line_bytes` is an error naming file:line) and read again to write."""
     path, output_dir = Path(path), Path(output_dir)
-    if not path.is_file():
-        raise DataError(path, 0, "file not found", "file")
     ratios = parse_ratios(ratios)
+    if max_line_bytes < 1:
+        raise ValueError(f"max_line_bytes: {max_line_bytes} is not allowed; it must be at least 1")
     fmt = detect_format(path, fmt, task)
-    header, units = _units(path, fmt, no_header)
+    with open_checked(path) as handle:
+        return _split(path, handle, output_dir, ratios, seed, stratify_column, fmt, no_header, max_line_bytes)
+
+
+def _split(path: Path, handle: BinaryIO, output_dir: Path, ratios: list[float], seed: int,
+           stratify_column: Optional[str], fmt: str, no_header: bool, max_line_bytes: int) -> dict[str, int]:
+    header, units = _units(path, handle, fmt, no_header, max_line_bytes)
     groups: dict[str, list[int]] = defaultdict(list)
-    for i, unit in enumerate(units):
-        key = _label(path, fmt, header, unit, stratify_column, no_header) if stratify_column else ""
+    for i in range(len(units) // 3):
+        key = _label(path, fmt, header, _unit(handle, units, i), stratify_column, no_header) \
+            if stratify_column else ""
         groups[key].append(i)
     rng = random.Random(seed)
     assignment: dict[str, list[int]] = {name: [] for name in SPLIT_NAMES[: len(ratios)]}
@@ -142,8 +181,9 @@ def split_file(
     joiner = b"\n" if fmt in ("conll", "text") else b""
     counts = {}
     for name, indices in assignment.items():
-        body = joiner.join(units[i][1] for i in sorted(indices))  # input order within each split
-        target = output_dir / f"{name}{path.suffix}"
-        target.write_bytes(header + body)
+        with atomic_file(output_dir / f"{name}{path.suffix}", "wb") as out:
+            out.write(header)
+            for k, i in enumerate(sorted(indices)):  # input order within each split
+                out.write(joiner * bool(k) + _unit(handle, units, i)[1])
         counts[name] = len(indices)
     return counts

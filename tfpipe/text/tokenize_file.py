@@ -9,6 +9,8 @@ from typing import Optional
 
 import tensorflow as tf
 
+from tfpipe.config.atomic import atomic_file
+from tfpipe.config.schemas import MAX_LINE_BYTES
 from tfpipe.text.readers import DataError, ErrorLog
 from tfpipe.text.readers.jsonl import iter_objects
 from tfpipe.text.tokenizer import WordPieceTokenizer
@@ -16,15 +18,14 @@ from tfpipe.text.tokenizer import WordPieceTokenizer
 
 def tokenize_jsonl(
     source: str | Path, target: str | Path, tokenizer: WordPieceTokenizer, max_length: Optional[int] = None,
-    batch_size: int = 1024,
+    batch_size: int = 1024, max_line_bytes: int = MAX_LINE_BYTES,
 ) -> int:
-    """Writes `target` in the input order; returns the number of records. Bad records stop with file:line."""
-    log = ErrorLog("raise")
+    """Writes `target` in the input order; returns the number of records. Bad records (a line longer than
+    `max_line_bytes` included) stop with file:line."""
+    log = ErrorLog("raise", max_line_bytes)
     objects = iter_objects(source, log)
     count = 0
-    target = Path(target)
-    partial = target.with_name(target.name + ".partial")
-    with partial.open("w", encoding="utf-8") as out:
+    with atomic_file(target) as out:  # a bad record or a kill leaves no half file under `target`
         while batch := list(itertools.islice(objects, batch_size)):
             for number, obj in batch:
                 for key in ("text", "text_pair"):
@@ -48,5 +49,4 @@ def tokenize_jsonl(
                 obj["input_ids"], obj["token_type_ids"] = results[i]
                 out.write(json.dumps(obj, ensure_ascii=False) + "\n")
             count += len(batch)
-    partial.replace(target)
     return count

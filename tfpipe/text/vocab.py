@@ -9,38 +9,66 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import tensorflow as tf
 from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 from tqdm import tqdm
 
-from tfpipe.config.schemas import VocabConfig
+from tfpipe.config.atomic import write_text_atomic
+from tfpipe.config.schemas import CleaningConfig, ReaderConfig, VocabConfig
+from tfpipe.text.cleaning import clean_lines
+from tfpipe.text.readers import ErrorLog, detect_format, read_documents, read_records
 from tfpipe.text.tokenizer import SPECIAL_TOKENS, pre_split
 
 
-def _splitter(lowercase: bool):
+def word_counter(lowercase: bool = True) -> Callable[[Sequence[str]], Counter]:
+    """A function from a batch of texts to its pre-split word counts (the graph is traced once, here)."""
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def split(batch):
         return pre_split(batch, lowercase).flat_values
 
-    return split
+    def count(texts: Sequence[str]) -> Counter:
+        return Counter(w.decode("utf-8") for w in split(tf.constant(list(texts), tf.string)).numpy())
+
+    return count
 
 
 def count_words(
     texts: Iterable[str], lowercase: bool = True, batch_size: int = 1024, progress: bool = False
 ) -> Counter:
     """Counts pre-split words over a stream of texts; memory grows with distinct words only."""
-    split = _splitter(lowercase)
+    count = word_counter(lowercase)
     counts: Counter = Counter()
     iterator = iter(texts)
     bar = tqdm(desc="counting words", unit="text", disable=not progress, mininterval=1.0)
     while batch := list(itertools.islice(iterator, batch_size)):
-        words = split(tf.constant(batch)).numpy()
-        counts.update(w.decode("utf-8") for w in words)
+        counts.update(count(batch))
         bar.update(len(batch))
     bar.close()
     return counts
+
+
+def file_texts(path: str | Path, reader: ReaderConfig, cleaning: CleaningConfig, task: str, log: ErrorLog
+               ) -> Iterator[str]:
+    """The cleaned texts of one input: plain-text lines, or the text (and pair) column of a labelled file."""
+    if detect_format(path, reader.format) == "text":
+        lines = (line for doc in read_documents(path, reader.doc_boundary_regex, reader.drop_regex, log)
+                 for line in doc.lines)
+    else:
+        records = read_records(path, reader, task, log=log)
+        lines = (t for r in records for t in (getattr(r, "text", None) or " ".join(r.words), r.text_pair) if t)
+    return clean_lines(lines, cleaning)
+
+
+def iter_texts(paths: Iterable[str | Path], reader: ReaderConfig, cleaning: CleaningConfig, task: str,
+               reading: dict) -> Iterator[str]:
+    """`file_texts` of every input in turn; `reading[path]` gets what reading each file kept and skipped."""
+    for path in paths:
+        log = ErrorLog.for_reader(reader)
+        yield from file_texts(path, reader, cleaning, task, log)
+        reading[str(path)] = log.summary()
 
 
 def learn_vocabulary(counts: Counter, config: Optional[VocabConfig] = None) -> list[str]:
@@ -70,10 +98,7 @@ def learn_vocabulary(counts: Counter, config: Optional[VocabConfig] = None) -> l
 
 
 def write_vocabulary(tokens: Iterable[str], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{t}\n" for t in tokens), encoding="utf-8")
-    return path
+    return write_text_atomic(path, "".join(f"{t}\n" for t in tokens))  # a killed build leaves no half vocabulary
 
 
 def build_vocabulary(

@@ -12,15 +12,17 @@ import numpy as np
 import tensorflow as tf
 
 from tfpipe.config import Config
+from tfpipe.config.atomic import atomic_file, write_json_atomic
 from tfpipe.data.labels import IGNORE_INDEX
 from tfpipe.data.pipelines import finetune_dataset
 from tfpipe.data.windows import stitch, window_records
 from tfpipe.models.run_loader import load_run
 from tfpipe.text.labels import LabelVocab
-from tfpipe.text.readers import Record, TokenRecord, read_records
+from tfpipe.text.readers import ErrorLog, Record, TokenRecord, read_records
 from tfpipe.text.tokenizer import WordPieceTokenizer
 from tfpipe.training.metrics import classification_metrics, entity_metrics, regression_metrics
 from tfpipe.training.reports import plot_confusion_matrix, plot_history
+from tfpipe.training.summaries import prediction_tables, run_step, write_text
 
 
 def _compiled(model, features_spec):
@@ -66,14 +68,18 @@ def predict_records(model, tokenizer: WordPieceTokenizer, labels: Optional[Label
 
 
 def evaluate_records(model, tokenizer: WordPieceTokenizer, labels: Optional[LabelVocab], config: Config,
-                     records: Sequence[Record | TokenRecord], output_dir: Path, run_dir: Optional[Path] = None
-                     ) -> dict:
-    """Writes metrics.json, predictions.jsonl and plots under `output_dir`; returns the metrics."""
+                     records: Sequence[Record | TokenRecord], output_dir: Path, run_dir: Optional[Path] = None,
+                     reading: Optional[dict] = None, step: int = 0) -> dict:
+    """Writes metrics.json, predictions.jsonl and plots under `output_dir`; returns the metrics. `reading`
+    (`ErrorLog.summary()` of the data file) is recorded in metrics.json as `data`. With `run_dir`, sample
+    predictions and the worst errors also go to TensorBoard, RUN/logs/eval/<output folder name>, at `step`."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     predicted = predict_records(model, tokenizer, labels, config, records)
     metrics: dict = {"task": config.task, "num_examples": len(records)}
-    with (output_dir / "predictions.jsonl").open("w", encoding="utf-8") as out:
+    if reading is not None:
+        metrics["data"] = reading
+    with atomic_file(output_dir / "predictions.jsonl") as out:
         for i, rec in enumerate(records):
             if config.task == "token-classification":
                 row = {"words": rec.words, "labels": rec.tags, "prediction": predicted["tags"][i]}
@@ -100,8 +106,10 @@ def evaluate_records(model, tokenizer: WordPieceTokenizer, labels: Optional[Labe
                                   output_dir / "plots" / "confusion_matrix.png")
     if run_dir is not None:
         plot_history(Path(run_dir) / "history.csv", output_dir / "plots" / "training_curves.png")
-    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n",
-                                             encoding="utf-8")
+        if records:
+            write_text(Path(run_dir) / "logs" / "eval" / output_dir.name,
+                       prediction_tables(config.task, records, predicted, labels, gold_known), step)
+    write_json_atomic(output_dir / "metrics.json", metrics)
     return metrics
 
 
@@ -115,8 +123,8 @@ def evaluate_file(run_dir: str | Path, data: str | Path, config: Optional[Config
     closed = None
     if loaded.labels is not None:
         closed = loaded.labels.entity_types() if config.task == "token-classification" else set(loaded.labels.labels)
-    records = list(read_records(data, config.reader, config.task, labels=closed))
-    if not records:
-        raise ValueError(f"{data}: no records to evaluate")
+    log = ErrorLog.for_reader(config.reader)
+    records = list(read_records(data, config.reader, config.task, labels=closed, log=log))
     output = Path(output_dir) if output_dir else Path(run_dir) / "eval" / Path(data).stem
-    return evaluate_records(loaded.model, loaded.tokenizer, loaded.labels, config, records, output, Path(run_dir))
+    return evaluate_records(loaded.model, loaded.tokenizer, loaded.labels, config, records, output, Path(run_dir),
+                            {"file": str(data), **log.summary()}, step=run_step(run_dir))

@@ -3,9 +3,7 @@ of `TrainingConfig`, writing a run directory that `evaluate` and `export` read b
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -15,12 +13,14 @@ import numpy as np
 import tensorflow as tf
 
 from tfpipe.config import Config
+from tfpipe.config.atomic import atomic_path, copy_file_atomic, write_json_atomic
 from tfpipe.data.pipelines import finetune_dataset, with_ignore_weights
 from tfpipe.data.windows import window_records
+from tfpipe.models import keras_compat
 from tfpipe.models.backbone import build_encoder, resolve_dimensions
 from tfpipe.models.run_loader import build_head, load_run
 from tfpipe.text.labels import LabelVocab
-from tfpipe.text.readers import read_records
+from tfpipe.text.readers import ErrorLog, read_records
 from tfpipe.text.tokenizer import WordPieceTokenizer
 from tfpipe.training.callbacks import build_callbacks
 from tfpipe.training.losses import SparseCrossEntropy
@@ -29,6 +29,7 @@ from tfpipe.training.precision import set_policy
 from tfpipe.training.resume import fit_resumable
 from tfpipe.training.run_dir import load_checkpoint, load_pretrained_run, save_run_files
 from tfpipe.training.strategies import build_strategy, is_chief, worker_dir
+from tfpipe.training.summaries import RunLog, cls_embeddings, config_hparams, write_projector
 
 # Keras warns when a dataset of unknown length ends (our validation sets), though that is how they end.
 warnings.filterwarnings("ignore", message="Your input ran out of data")
@@ -86,8 +87,12 @@ def apply_freezing(model, config: Config) -> None:
         layer.trainable = False
 
 
-def _read(path: str, config: Config, labels: Optional[set]):
-    return list(read_records(path, config.reader, config.task, labels=labels))
+def _read(path: str, config: Config, labels: Optional[set], reading: dict, role: str):
+    """The file's records; what was kept and skipped goes into `reading[role]` (and so into metrics.json)."""
+    log = ErrorLog.for_reader(config.reader)
+    records = list(read_records(path, config.reader, config.task, labels=labels, log=log))
+    reading[role] = {"file": str(path), **log.summary()}
+    return records
 
 
 def _dataset(records, tokenizer, labels, config, training, repeat=False):
@@ -127,13 +132,14 @@ def finetune(
     policy = configure_runtime(config)
     strategy = build_strategy(config.training.strategy)
     chief = is_chief()
-    train_records = _read(train_path, config, None)
+    reading: dict = {}  # what reading each file kept and skipped, recorded in metrics.json
+    train_records = _read(train_path, config, None, reading, "train")
     if not train_records:
         raise ValueError(f"{train_path}: no training records")
     labels = LabelVocab.from_records(train_records) if config.task != "regression" else None
     closed = (labels.entity_types() if config.task == "token-classification" else set(labels.labels)) \
         if labels else None
-    validation_records = _read(validation_path, config, closed) if validation_path else []
+    validation_records = _read(validation_path, config, closed, reading, "validation") if validation_path else []
     with strategy.scope():
         encoder, tokenizer, resolved = encoder_and_tokenizer(config)
         config.model = resolved
@@ -164,31 +170,41 @@ def finetune(
         validation = _dataset(windows, tokenizer, labels, config, False)
     monitor = ("val_loss" if config.task == "regression" else "val_accuracy") if validation else None
     mode = "min" if config.task == "regression" else "max"
+    log = RunLog(run / "logs") if chief else None
+    if log is not None:
+        log.start(config_hparams(config, train=train_path, validation=validation_path), model, train.element_spec[0])
     history = fit_resumable(
         model, train, steps_per_epoch, config.training.epochs, run / "backup",
         total_steps=config.training.steps, validation_data=validation,
-        callbacks=build_callbacks(run, config.training, monitor, mode, chief),
+        callbacks=build_callbacks(run, config.training, monitor, mode, chief, batch_size=batch),
         class_weight=_class_weights(train_records, labels, config) if labels else None, verbose=verbose)
-    steps_done = int(keras.ops.convert_to_numpy(model.optimizer._iterations))
+    steps_done = keras_compat.optimizer_steps(model.optimizer)
     if not chief:  # other workers keep their (identical) weights in a scratch folder of their own
-        model.save_weights(str(worker_dir(run) / "model.weights.h5"))
+        with atomic_path(worker_dir(run) / "model.weights.h5") as weights:
+            model.save_weights(str(weights))
         return {"training": {"optimizer_steps": steps_done}}
     # The best checkpoint (or the last weights) becomes model.weights.h5; Keras writes LoRA adapters merged into
     # their kernels, so a fresh model without adapters loads it, in float32, for evaluation and export.
     best = run / "checkpoints" / "best.weights.h5"
     if best.is_file():
-        shutil.copyfile(best, run / "model.weights.h5")
+        copy_file_atomic(best, run / "model.weights.h5")
     else:
-        model.save_weights(str(run / "model.weights.h5"))
+        with atomic_path(run / "model.weights.h5") as weights:
+            model.save_weights(str(weights))
     final = load_run(run)
-    final.model.encoder.save_weights(str(run / "encoder.weights.h5"))
+    with atomic_path(run / "encoder.weights.h5") as weights:
+        final.model.encoder.save_weights(str(weights))
     summary = {"optimizer_steps": steps_done, "epochs_run": len(history.get("loss", [])), "policy": policy,
                "train_examples": len(train_records), "steps_per_epoch": steps_per_epoch,
                "text_pair": any(getattr(r, "text_pair", None) is not None for r in train_records)}
     metrics = {}
     if validation_records:
         metrics = evaluate_records(final.model, tokenizer, labels, config, validation_records,
-                                   run / "eval" / Path(validation_path).stem, run)
-    (run / "metrics.json").write_text(json.dumps({**metrics, "training": summary}, indent=2, sort_keys=True,
-                                                 default=float) + "\n")
-    return {**metrics, "training": summary}
+                                   run / "eval" / Path(validation_path).stem, run, reading["validation"],
+                                   step=steps_done)
+        shown = validation_records[: config.training.projector_examples]
+        if shown:
+            write_projector(run / "logs", cls_embeddings(final.model.encoder, tokenizer, config, shown), shown)
+    log.finish(metrics, steps_done)
+    write_json_atomic(run / "metrics.json", {**metrics, "training": summary, "data": reading}, default=float)
+    return {**metrics, "training": summary, "data": reading}

@@ -3,7 +3,6 @@ reporting MLM accuracy, MLM loss and NSP accuracy; writes the encoder for `finet
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -12,8 +11,10 @@ import keras
 import tensorflow as tf
 
 from tfpipe.config import Config
+from tfpipe.config.atomic import atomic_path, write_json_atomic
 from tfpipe.data.pipelines import pretraining_dataset
 from tfpipe.data.pretraining_data import read_manifest
+from tfpipe.models import keras_compat
 from tfpipe.models.pretrainer import BertPretrainer
 from tfpipe.training.callbacks import build_callbacks
 from tfpipe.training.finetune import apply_freezing, configure_runtime, encoder_and_tokenizer
@@ -22,6 +23,7 @@ from tfpipe.training.optimizers import build_optimizer
 from tfpipe.training.resume import fit_resumable
 from tfpipe.training.run_dir import save_run_files
 from tfpipe.training.strategies import build_strategy, is_chief, num_workers
+from tfpipe.training.summaries import RunLog, config_hparams
 
 STEPS_PER_EPOCH = 200  # pretraining streams; an "epoch" is just the logging/checkpoint interval
 
@@ -75,13 +77,19 @@ def pretrain(config: Config, data_dir: str | Path, output_dir: str | Path, verbo
         ds = ds.with_options(options)
     per_epoch = min(STEPS_PER_EPOCH, steps)
     epochs = math.ceil(steps / per_epoch)
-    history = fit_resumable(model, ds, per_epoch, epochs, run / "backup", total_steps=steps,
-                            callbacks=build_callbacks(run, config.training, None, chief=chief), verbose=verbose)
+    log = RunLog(run / "logs") if chief else None
+    if log is not None:
+        log.start(config_hparams(config, pretraining_data=data_dir), model, ds.element_spec[0])
+    callbacks = build_callbacks(run, config.training, None, chief=chief, batch_size=config.pipeline.batch_size)
+    history = fit_resumable(model, ds, per_epoch, epochs, run / "backup", total_steps=steps, callbacks=callbacks,
+                            verbose=verbose)
     last = {k: float(v[-1]) for k, v in history.items() if v}
     metrics = {"mlm_accuracy": last.get("mlm_accuracy"), "mlm_loss": last.get("mlm_loss"),
                "nsp_accuracy": last.get("nsp_accuracy"), "loss": last.get("loss"),
-               "optimizer_steps": int(keras.ops.convert_to_numpy(model.optimizer._iterations))}
+               "optimizer_steps": keras_compat.optimizer_steps(model.optimizer)}
     if chief:
-        model.encoder.save_weights(str(run / "encoder.weights.h5"))
-        (run / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        with atomic_path(run / "encoder.weights.h5") as weights:
+            model.encoder.save_weights(str(weights))
+        write_json_atomic(run / "metrics.json", metrics)
+        log.finish(metrics, metrics["optimizer_steps"])
     return metrics

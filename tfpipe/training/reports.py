@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
 
+from tfpipe.config.atomic import atomic_path  # noqa: E402
+
 
 def read_history(history_csv: Path) -> list[dict[str, str]]:
     """The CSV log's rows, one per epoch in epoch order: a restarted run appends the epochs it runs again, and
@@ -43,8 +45,8 @@ def plot_history(history_csv: Path, output: Path) -> Optional[Path]:
         axis.set_xlabel("epoch")
         axis.legend()
     figure.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=100)
+    with atomic_path(output) as partial:
+        figure.savefig(partial, dpi=100)
     plt.close(figure)
     return output
 
@@ -62,7 +64,7 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str]
             axis.text(j, i, str(value), ha="center", va="center", fontsize=8)
     figure.colorbar(image, ax=axis)
     figure.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=100)
+    with atomic_path(output) as partial:
+        figure.savefig(partial, dpi=100)
     plt.close(figure)
     return output

@@ -18,7 +18,6 @@ agree before the first step.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Optional
@@ -27,6 +26,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfpipe.config.atomic import write_text_atomic
+from tfpipe.models import keras_compat
 from tfpipe.training.strategies import gather_across_workers
 
 EPOCH_LOGS = "epoch_logs.json"
@@ -43,7 +44,7 @@ def steps_done(model: keras.Model, backup_dir: Path) -> int:
     if not weights.is_file():
         return 0
     model.load_weights(str(weights))
-    return int(keras.ops.convert_to_numpy(model.optimizer._iterations))
+    return keras_compat.optimizer_steps(model.optimizer)
 
 
 class StopAtStep(keras.callbacks.Callback):
@@ -56,7 +57,7 @@ class StopAtStep(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None) -> None:
         # Read the counter once and count batches after: reading it every step would sync the host each step.
-        self._taken = int(keras.ops.convert_to_numpy(self.model.optimizer._iterations))
+        self._taken = keras_compat.optimizer_steps(self.model.optimizer)
 
     def on_epoch_begin(self, epoch, logs=None) -> None:
         self._last = -1
@@ -92,21 +93,21 @@ class EpochEndBackup(keras.callbacks.BackupAndRestore):
         if self.writer:  # a reader's restore here could race the chief's backup at a `fit_resumable` seam
             super().on_train_begin(logs)
 
-    def _save_model(self) -> None:
+    def save_backup(self) -> None:
+        """Writes the backup now (on the chief; a reader writes nothing)."""
         if self.writer:
-            super()._save_model()
+            keras_compat.save_backup(self)
 
     def on_train_batch_end(self, batch, logs=None) -> None:
-        if self._should_save_on_batch(batch):
+        if keras_compat.backup_due(self, batch):
             # Last step of the epoch, or of the run (`StopAtStep` goes first, so the flag is already set).
             if batch + 1 >= (self.params or {}).get("steps", float("inf")) or self.model.stop_training:
                 self._pending = True
             else:
-                self._save_model()
+                self.save_backup()
 
     def on_epoch_end(self, epoch, logs=None) -> None:
-        self._current_epoch = epoch + 1  # as BackupAndRestore, whose own save here is deferred
-        self._last_batch_seen = 0
+        keras_compat.backup_epoch_ended(self, epoch)  # as BackupAndRestore, whose own save here is deferred
         self._pending = self._pending or self.save_freq == "epoch"
         if not self.flushed_by_memory:
             self.save_pending()
@@ -115,7 +116,7 @@ class EpochEndBackup(keras.callbacks.BackupAndRestore):
         """Writes the deferred backup, if any (or `force`d)."""
         if self._pending or force:
             self._pending = False
-            self._save_model()
+            self.save_backup()
 
 
 class EpochMemory(keras.callbacks.Callback):
@@ -150,7 +151,7 @@ class EpochMemory(keras.callbacks.Callback):
         # BackupAndRestore has just set the epoch to resume from its metadata, which is one behind for a backup
         # taken on an epoch's last step (saved before that epoch's end): `fit` would run an extra epoch. The
         # epoch `fit_resumable` passes, from the optimizer's step count, is the right one.
-        self.model._initial_epoch = None
+        keras_compat.clear_restored_epoch(self.model)
         for backup in self.backups:
             backup.flushed_by_memory = True
         self.replay()
@@ -163,8 +164,7 @@ class EpochMemory(keras.callbacks.Callback):
         """The earlier epochs' logs into the best-checkpoint and early-stopping callbacks (their models set)."""
         past = sorted(self.epochs.items())
         for callback in self.monitors:
-            if callback.monitor_op is None:  # set lazily by Keras; setting it twice would flip min_delta twice
-                callback._set_monitor_op()
+            keras_compat.ensure_monitor_op(callback)
             if isinstance(callback, keras.callbacks.EarlyStopping):
                 for epoch, epoch_logs in past:  # its own rule, epoch by epoch: best, wait, best_epoch
                     callback.on_epoch_end(epoch, epoch_logs)
@@ -174,7 +174,7 @@ class EpochMemory(keras.callbacks.Callback):
             else:
                 for _, epoch_logs in past:
                     value = epoch_logs.get(callback.monitor)
-                    if value is not None and callback._is_improvement(value, callback.best):
+                    if value is not None and keras_compat.is_improvement(callback, value, callback.best):
                         callback.best = value
 
     def on_epoch_end(self, epoch, logs=None) -> None:
@@ -205,9 +205,7 @@ class EpochMemory(keras.callbacks.Callback):
 
 def _replace_whole(path: Path, text: str) -> None:
     """Writes `text` as `path` so that a kill mid-write leaves the previous file whole (line ends as given)."""
-    partial = path.with_suffix(f".{os.getpid()}.tmp")  # unique, should two processes share the folder
-    partial.write_text(text, encoding="utf-8", newline="")
-    partial.replace(path)
+    write_text_atomic(path, text, newline="")
 
 
 def _drop_rows_to_rerun(callbacks: list, first_epoch: int) -> None:
@@ -290,7 +288,10 @@ def fit_resumable(
             if epoch < epochs and not model.stop_training:
                 # Back up the state at the seam: a kill before the next fit's first backup resumes here, and that
                 # fit's restore is this very state, not the last step-based backup, a few steps stale.
-                backup._save_model()
+                if isinstance(backup, EpochEndBackup):
+                    backup.save_backup()  # nothing on a reader
+                else:
+                    keras_compat.save_backup(backup)
             elif delete:
                 shutil.rmtree(backup_dir, ignore_errors=True)
     if epoch < epochs and not model.stop_training:

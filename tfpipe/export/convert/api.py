@@ -10,8 +10,6 @@ Examples:
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from dataclasses import dataclass
 from importlib import metadata as package_metadata
@@ -20,9 +18,10 @@ from typing import Any, Callable, Optional
 
 import tensorflow as tf
 
+from tfpipe.config.atomic import atomic_directory, remove_stale
 from tfpipe.export.convert import check, onnx_export, openvino_export
 from tfpipe.export.convert.errors import ConversionCheckError
-from tfpipe.export.convert.manifest import RUNTIMES, default_output, publish, write_manifest
+from tfpipe.export.convert.manifest import RUNTIMES, default_output, write_manifest
 from tfpipe.export.convert.onnx_export import optimize_onnx, quantize_onnx_int8, saved_model_to_onnx
 from tfpipe.export.convert.runtime import ConvertedModel, export_tokenizer, read_export_metadata
 
@@ -97,11 +96,9 @@ def convert_export(
     final = Path(output) if output else default_output(export_dir, to, precision, optimize)
     if final.exists() and not overwrite:
         raise FileExistsError(f"{final}: already exists; pass --overwrite to replace it")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = final.parent / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir()
-    try:
+    for stale in remove_stale(final.parent):  # what killed conversions left (a model's worth each)
+        log(f"removed {stale}: the unfinished conversion of a process that has ended")
+    with atomic_directory(final, replace=overwrite) as temporary:  # a failed check keeps nothing
         manifest = _convert(export_dir, export_metadata, to, temporary, precision, optimize, opset,
                             calibration_data, log)
         write_manifest(temporary, manifest)
@@ -109,10 +106,6 @@ def convert_export(
                                 timing_repeats, log))
         manifest["verified"] = True
         write_manifest(temporary, manifest)
-        publish(temporary, final, replace=overwrite)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
     log(f"wrote {final}")
     return ConversionResult(final, manifest)
 
@@ -183,7 +176,9 @@ def _verify(export_dir: Path, folder: Path, manifest: dict, eval_data, min_agree
                                    + "; ".join(problems))
     if timing_repeats:
         vocabulary = model.functions.tokenizer.vocabulary_size
-        timed = check.latency(saved, model.encoder, vocabulary, timing_repeats)
+        sequence = min(check.TIMED_SEQUENCE, model.functions.max_seq_length)
+        timed = check.latency(saved, model.encoder, vocabulary, timing_repeats, sequence)
+        out["timed_sequence_length"] = sequence
         out.update(timed)
         log("latency ms (SavedModel → converted): " + ", ".join(
             f"{k} {timed['savedmodel_ms'][k]:.1f} → {timed['converted_ms'][k]:.1f}" for k in timed["speedup"]))

@@ -103,13 +103,15 @@ def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
-def latency(saved: Any, encoder: Encoder, vocabulary_size: int, repeats: int = 5) -> dict[str, dict[str, float]]:
+def latency(saved: Any, encoder: Encoder, vocabulary_size: int, repeats: int = 5,
+            sequence: int = TIMED_SEQUENCE) -> dict[str, dict[str, float]]:
     """Median milliseconds of the SavedModel's token-id signature and the converted encoder on the same random
-    `[batch, 128]` ids, batch by batch side by side, and the speed-up."""
+    `[batch, sequence]` ids (128, or the export's shorter `max_seq_length`, which its position embeddings may not
+    exceed), batch by batch side by side, and the speed-up."""
     rng = np.random.default_rng(0)
     out: dict[str, dict[str, float]] = {"savedmodel_ms": {}, "converted_ms": {}, "speedup": {}}
     for batch in TIMED_BATCHES:
-        ids = rng.integers(5, vocabulary_size, (batch, TIMED_SEQUENCE), dtype=np.int32)
+        ids = rng.integers(5, vocabulary_size, (batch, sequence), dtype=np.int32)
         feeds = {"input_word_ids": ids, "input_mask": np.ones_like(ids), "input_type_ids": np.zeros_like(ids)}
         constants = {k: tf.constant(v) for k, v in feeds.items()}
         key = f"batch_{batch}"

@@ -11,10 +11,11 @@ served.
 from __future__ import annotations
 
 import json
-import os
-import shutil
+import math
 from pathlib import Path
 from typing import Any
+
+from tfpipe.config.atomic import write_json_atomic
 
 ACCELERATED_DIR = "accelerated"
 MANIFEST = "manifest.json"
@@ -33,11 +34,7 @@ def default_output(export_dir: str | Path, fmt: str, precision: str, optimized: 
 
 def write_manifest(folder: str | Path, record: dict[str, Any]) -> Path:
     """Writes `folder/manifest.json` whole or not at all (a temporary file renamed over it)."""
-    path = Path(folder) / MANIFEST
-    temporary = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return write_json_atomic(Path(folder) / MANIFEST, record)
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
@@ -65,42 +62,39 @@ def verified_variants(version_dir: str | Path) -> list[tuple[Path, dict[str, Any
     return found
 
 
-def publish(temporary: Path, final: Path, replace: bool = False) -> Path:
-    """Renames a finished conversion folder (or file) into place; an existing one is replaced only when asked."""
-    if final.exists():
-        if not replace:
-            raise FileExistsError(f"{final}: already exists; pass --overwrite to replace it")
-        shutil.rmtree(final) if final.is_dir() else final.unlink()
-    os.replace(temporary, final)
-    return final
-
-
 BACKENDS = ("tensorflow", "auto", *SERVABLE_RUNTIMES)  # `tfpipe serve --backend`
 
 
-def speedup(manifest: dict[str, Any]) -> float:
-    """The variant's speed-up over the SavedModel, measured side by side when it was converted: the geometric
-    mean over the timed batch sizes (0 when it was not timed)."""
-    ratios = [float(r) for r in (manifest.get("speedup") or {}).values() if r]
+def speedup(manifest: dict[str, Any], batch_size: int | None = None) -> float:
+    """The variant's speed-up over the SavedModel, measured side by side when it was converted (0 when it was not
+    timed): at the timed batch size nearest `batch_size` (on a log scale, ties to the smaller), or the geometric
+    mean over the timed batch sizes when `batch_size` is None."""
+    timed = {int(key.rsplit("_", 1)[1]): float(r) for key, r in (manifest.get("speedup") or {}).items() if r}
+    if batch_size is not None and timed:
+        nearest = min(timed, key=lambda b: (abs(math.log(b) - math.log(max(batch_size, 1))), b))
+        return timed[nearest]
+    ratios = list(timed.values())
     product = 1.0
     for ratio in ratios:
         product *= ratio
     return product ** (1 / len(ratios)) if ratios else 0.0
 
 
-def choose_variant(version_dir: str | Path, backend: str,
-                   usable: tuple[str, ...] = SERVABLE_RUNTIMES) -> tuple[Path, dict[str, Any]] | None:
+def choose_variant(version_dir: str | Path, backend: str, usable: tuple[str, ...] = SERVABLE_RUNTIMES,
+                   batch_size: int | None = None) -> tuple[Path, dict[str, Any]] | None:
     """The converted encoder `backend` serves for a version, or None for the SavedModel itself.
 
     `tensorflow` never picks one; `onnxruntime` / `openvino` pick that runtime's fastest verified variant;
     `auto` picks the fastest verified variant of any runtime in `usable`, and only when it beat the SavedModel.
+    "Fastest" is at `batch_size` (the batch size the server mostly runs: 1, or the batcher's) when given: a
+    variant fast at batch 1 but slow at 32 is the wrong pick behind a batcher.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if backend == "tensorflow":
         return None
     runtimes = usable if backend == "auto" else (backend,)
-    candidates = [(speedup(m), folder.name, folder, m) for folder, m in verified_variants(version_dir)
+    candidates = [(speedup(m, batch_size), folder.name, folder, m) for folder, m in verified_variants(version_dir)
                   if m.get("runtime") in runtimes]
     if not candidates:
         return None

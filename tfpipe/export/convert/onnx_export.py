@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tfpipe.config.atomic import write_bytes_atomic
 from tfpipe.export.convert.errors import require
 from tfpipe.text.tokenizer import MODEL_INPUTS
 
@@ -70,7 +71,7 @@ def saved_model_to_onnx(export_dir: str | Path, output: str | Path, opset: int =
     # tf2onnx names outputs after graph tensors; give them the signature's aliases.
     for old, new in zip([o.name for o in model.graph.output], names):
         _rename(model.graph, old, new)
-    Path(output).write_bytes(model.SerializeToString())
+    write_bytes_atomic(output, model.SerializeToString())
     return describe(output)
 
 

@@ -8,10 +8,10 @@ or without a CUDA device gets `ConversionUnavailable` with one line naming what 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
+from tfpipe.config.atomic import atomic_file
 from tfpipe.export.convert.errors import ConversionUnavailable, require
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -84,14 +84,8 @@ def _builder(trt: Any, logger: Any) -> Any:
 
 def _write_plan(plan: Any, output_path: Path) -> int:
     """Writes the plan whole or not at all: a temporary file beside it, renamed into place."""
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output_path.with_name(f".{output_path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(memoryview(plan))
-        os.replace(temporary, output_path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_file(output_path, "wb") as handle:
+        handle.write(memoryview(plan))
     return output_path.stat().st_size
 
 

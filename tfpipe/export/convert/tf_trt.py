@@ -11,6 +11,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from tfpipe.config.atomic import atomic_directory
 from tfpipe.export.convert.errors import ConversionUnavailable
 
 # int8 TF-TRT needs a calibration input function over real text; tfpipe offers int8 only through Q/DQ ONNX.
@@ -50,6 +51,7 @@ def convert_tf_trt(export_dir: str | Path, output_dir: str | Path, precision: st
                                                    input_saved_model_signature_key=signature_key,
                                                    precision_mode=precision.upper())
     converter.convert()
-    converter.save(str(output_dir))
+    with atomic_directory(output_dir, replace=True) as temporary:  # a reader sees the old SavedModel or the new
+        converter.save(str(temporary))
     return {"tensorflow_version": tf.__version__, "precision": precision, "signature": signature_key,
             "saved_model": str(output_dir)}

@@ -7,14 +7,14 @@ Triton serves the encoder, which takes token ids: clients tokenize with the expo
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tfpipe.export.convert.manifest import ACCELERATED_DIR, MANIFEST, publish, verified_variants
+from tfpipe.config.atomic import atomic_directory
+from tfpipe.export.convert.manifest import ACCELERATED_DIR, MANIFEST, verified_variants
 
 # format → (ModelConfig field and value, instance kind, the file names Triton looks for in the version folder)
 BACKENDS = {"onnx": ('platform: "onnxruntime_onnx"', "KIND_CPU", ("model.onnx",)),
@@ -123,11 +123,10 @@ def write_triton_repository(version_dir: str | Path, repository: str | Path, mod
     repository.mkdir(parents=True, exist_ok=True)
     written = []
     for target, config, sources, names in plans:
-        temporary = repository / f".{target.name}.{os.getpid()}.tmp"
-        shutil.rmtree(temporary, ignore_errors=True)
-        (temporary / "1").mkdir(parents=True)
-        for source, file_name in zip(sources, names):
-            shutil.copy2(source, temporary / "1" / file_name)
-        (temporary / "config.pbtxt").write_text(config, encoding="utf-8")
-        written.append(publish(temporary, target, replace=overwrite))
+        with atomic_directory(target, replace=overwrite) as temporary:  # Triton never sees half a model
+            (temporary / "1").mkdir()
+            for source, file_name in zip(sources, names):
+                shutil.copy2(source, temporary / "1" / file_name)
+            (temporary / "config.pbtxt").write_text(config, encoding="utf-8")
+        written.append(target)
     return written

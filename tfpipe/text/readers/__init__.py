@@ -1,7 +1,8 @@
 """Readers for every input format, with task validation: one entry point, `read_records`.
 
 Formats: plain text corpus, TSV, CSV, JSONL, CoNLL and span JSONL. Every bad record raises (or, with
-`on_error="skip"`, counts) a `DataError` naming `file:line` and the reason.
+`on_error="skip"`, counts) a `DataError` naming `file:line` and the reason; lines are read streamed and
+bounded by `max_line_bytes`; a file that yields no record at all is an error under either policy.
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ from pathlib import Path
 from typing import Iterator, Optional, Union
 
 from tfpipe.config.schemas import ReaderConfig
-from tfpipe.text.readers.base import DataError, ErrorLog, Record, TokenRecord, iter_lines
+from tfpipe.text.readers.base import DataError, ErrorLog, Record, TokenRecord, counted, describe_reading
 from tfpipe.text.readers.conll import bio_error, read_conll
 from tfpipe.text.readers.delimited import read_delimited
 from tfpipe.text.readers.jsonl import read_jsonl
+from tfpipe.text.readers.lines import iter_lines, iter_raw_lines, line_too_long, open_checked
 from tfpipe.text.readers.plain import Document, read_documents, read_text_records
 
 __all__ = [
-    "DataError", "ErrorLog", "Record", "TokenRecord", "Document", "bio_error", "detect_format", "iter_lines",
-    "read_records", "read_documents", "read_conll", "read_delimited", "read_jsonl",
+    "DataError", "ErrorLog", "Record", "TokenRecord", "Document", "bio_error", "counted", "describe_reading",
+    "detect_format", "iter_lines", "iter_raw_lines", "line_too_long", "open_checked", "read_records",
+    "read_documents", "read_conll", "read_delimited", "read_jsonl",
 ]
 
 _EXTENSIONS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".conll": "conll"}
@@ -34,6 +37,8 @@ def detect_format(path: str | Path, fmt: str = "auto", task: str = "classificati
         return _EXTENSIONS[suffix]
     if suffix in (".txt", ""):
         return "conll" if task == "token-classification" else "text"
+    if suffix in (".gz", ".zip", ".bz2", ".xz", ".zst"):
+        raise DataError(path, 0, f"a compressed file ({suffix}): decompress it first", "file")
     raise DataError(path, 0, f"cannot tell the format from the extension {suffix!r}; pass --format "
                     "(text, tsv, csv, jsonl, conll, spans)", "file")
 
@@ -80,11 +85,20 @@ def read_records(
     """Reads and validates `path` for `task`; `labels`, when given, is the closed label set (for token
     classification: the entity types, `{"PER", "LOC"}`, not the BIO tags).
 
-    Yields `TokenRecord`s for token classification (CoNLL or span JSONL), `Record`s otherwise.
+    Yields `TokenRecord`s for token classification (CoNLL or span JSONL), `Record`s otherwise. `log`, when
+    given, decides the policy and line limit (`ErrorLog.for_reader(config)` takes them from `config`) and holds
+    the counts afterwards: records kept, skipped by kind, notes.
     """
     config = config or ReaderConfig()
-    log = log or ErrorLog(config.on_error)
+    log = log or ErrorLog.for_reader(config)
     fmt = detect_format(path, config.format, task)
+    header = fmt in ("tsv", "csv") and not config.no_header
+    return counted(_records(path, config, task, labels, log, lang, fmt), path, log,
+                   "header only: no data rows" if header else "no records in the file", 1 if header else 0)
+
+
+def _records(path: str | Path, config: ReaderConfig, task: str, labels: Optional[set[str]], log: ErrorLog,
+             lang: str, fmt: str) -> Iterator[Union[Record, TokenRecord]]:
     if task == "token-classification" or fmt in ("conll", "spans"):
         if fmt == "conll":
             records = read_conll(path, config.word_column, config.tag_column, log=log)

@@ -1,6 +1,8 @@
 """CoNLL reader (`word ... tag` per line, blank line between sentences, `-DOCSTART-` between documents).
 
-Tags must be valid BIO (IOB2): `O`, `B-X`, or `I-X` continuing a `B-X`/`I-X` of the same type.
+Tags must be valid BIO (IOB2): `O`, `B-X`, or `I-X` continuing a `B-X`/`I-X` of the same type. Every word line
+has the column count of the file's first word line: a line with more (a word with a space in it, say) would
+otherwise lose a piece of its word without a trace.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ import re
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from tfpipe.text.readers.base import DataError, ErrorLog, TokenRecord, iter_lines
+from tfpipe.text.readers.base import DataError, ErrorLog, TokenRecord
+from tfpipe.text.readers.lines import iter_lines
 
 _TAG = re.compile(r"^(O|[BI]-\S+)$")
 
@@ -40,6 +43,7 @@ def read_conll(
     tags: list[str] = []
     lines: list[int] = []
     broken: Optional[DataError] = None
+    width: Optional[tuple[int, int]] = None  # (columns, line) of the first word line
     counted = False  # the sentence holds a line already reported (bad UTF-8): drop it without a second count
 
     def flush() -> Iterator[TokenRecord]:
@@ -75,6 +79,12 @@ def read_conll(
             if broken is None:
                 broken = DataError(path, number, f"expected a word and a tag column, got {len(fields)} field(s): "
                                    f"{line.strip()!r}", "missing column")
+            continue
+        width = width or (len(fields), number)
+        if len(fields) != width[0]:
+            if broken is None:
+                broken = DataError(path, number, f"expected {width[0]} columns (as on line {width[1]}), got "
+                                   f"{len(fields)}: {line.strip()!r}"[:200], "field count")
             continue
         words.append(fields[word_column])
         tags.append(fields[tag_column] if with_tags else "O")

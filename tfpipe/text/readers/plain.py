@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-from tfpipe.text.readers.base import ErrorLog, Record, iter_lines
+from tfpipe.text.readers.base import ErrorLog, Record, counted
+from tfpipe.text.readers.lines import iter_lines
 
 
 @dataclass
@@ -27,8 +28,14 @@ def read_documents(
     drop_regex: Optional[str] = None,
     log: Optional[ErrorLog] = None,
 ) -> Iterator[Document]:
-    """Yields documents in file order; dropped heading lines are counted in `log.notes`."""
+    """Yields documents in file order; dropped heading lines are counted in `log.notes`, documents in
+    `log.kept`. A file without any text is an error."""
     log = log or ErrorLog()
+    return counted(_documents(path, doc_boundary_regex, drop_regex, log), path, log, "no text in the file")
+
+
+def _documents(path: str | Path, doc_boundary_regex: Optional[str], drop_regex: Optional[str], log: ErrorLog
+               ) -> Iterator[Document]:
     boundary = re.compile(doc_boundary_regex) if doc_boundary_regex else None
     drop = re.compile(drop_regex) if drop_regex else None
     lines: list[str] = []

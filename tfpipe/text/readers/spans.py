@@ -12,7 +12,7 @@ from typing import Iterator, Optional
 from spacy.training import biluo_to_iob, offsets_to_biluo_tags
 
 from tfpipe.text.readers.base import DataError, ErrorLog, TokenRecord
-from tfpipe.text.readers.jsonl import iter_objects
+from tfpipe.text.readers.jsonl import iter_objects, string_problem
 from tfpipe.text.spacy_pass import blank_pipeline
 
 
@@ -49,6 +49,8 @@ def read_spans(
         try:
             if not isinstance(text, str):
                 raise DataError(path, number, f"missing or non-string {text_key!r}", "missing column")
+            if problem := string_problem(text):
+                raise DataError(path, number, f"key {text_key!r} has {problem}", "encoding")
             spans = _spans(path, number, obj, text)
             doc = nlp.make_doc(text)
             for start, end, label in spans:
