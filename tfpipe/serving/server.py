@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent import futures
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.protobuf import text_format
@@ -100,10 +102,11 @@ class ModelServer:
         _eager_threads(o.tensorflow_intra_op_parallelism, o.tensorflow_inter_op_parallelism)
         self._access = _access_policy(o)
         roots = allowed_roots(o.allowed_model_roots, [c.base_path for c in config.model_config_list.config])
+        batcher_factory, batch_size = self._batching()
         self.manager = ModelManager(ManagerOptions(
             poll_seconds=o.file_system_poll_wait_seconds, enable_warmup=o.enable_model_warmup,
             warmup_iterations=o.num_request_iterations_for_warmup, session_config=session_config,
-            batcher_factory=self._batcher_factory(), batch_size=self._batch_size(), allowed_roots=roots,
+            batcher_factory=batcher_factory, batch_size=batch_size, allowed_roots=roots,
             allow_labels_for_unavailable=o.allow_version_labels_for_unavailable_models,
             max_load_retries=o.max_num_load_retries,
             tags=tuple(t.strip() for t in o.saved_model_tags.split(",") if t.strip()),
@@ -129,27 +132,17 @@ class ModelServer:
             log.info("Exporting HTTP/REST API at:%s ...", _address(o.host, self.rest_port))
         return self
 
-    def _batching_parameters(self):
+    def _batching(self) -> tuple[Callable[[Callable], Any] | None, int]:
+        """The batcher factory (None without --enable_batching) and the batch size models mostly run at: 1 without
+        batching, else what the batcher forms under load; the parameters file is read once for both."""
+        if not self.options.enable_batching:
+            return None, 1
+        from tfpipe.serving.batching import Batcher
         from tfpipe.serving.config_protos import BatchingParameters, parse_text_proto
 
         path = self.options.batching_parameters_file
-        return parse_text_proto(path, BatchingParameters) if path else BatchingParameters()
-
-    def _batcher_factory(self):
-        if not self.options.enable_batching:
-            return None
-        from tfpipe.serving.batching import Batcher
-
-        params = self._batching_parameters()
-        return lambda run_fn: Batcher.from_proto(params, run_fn)
-
-    def _batch_size(self) -> int:
-        """The batch size models mostly run at: 1 without batching, else what the batcher forms under load."""
-        if not self.options.enable_batching:
-            return 1
-        from tfpipe.serving.batching import Batcher
-
-        return Batcher.execution_size(self._batching_parameters())
+        params = parse_text_proto(path, BatchingParameters) if path else BatchingParameters()
+        return (lambda run_fn: Batcher.from_proto(params, run_fn)), Batcher.execution_size(params)
 
     def _monitoring(self) -> str | None:
         """The Prometheus path when --monitoring_config_file enables it (metrics also count gRPC traffic)."""
