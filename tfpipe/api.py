@@ -32,16 +32,12 @@ import tensorflow as tf
 
 from tfpipe.config import Config, ModelConfig, PipelineConfig, ReaderConfig, TrainingConfig, VocabConfig, load_config
 from tfpipe.config.core import validate
-from tfpipe.config.schemas import MODEL_SIZES, TASKS
-from tfpipe.data.pipelines import finetune_dataset, with_ignore_weights
-from tfpipe.data.windows import window_records
+from tfpipe.config.schemas import MODEL_SIZES
+from tfpipe.config.tasks import all_tasks, get_task
 from tfpipe.export.exporter import ExportResult, export_model
 from tfpipe.export.samples import with_edge_cases
 from tfpipe.models.backbone import BertEncoder, build_encoder, hf_tokenizer
 from tfpipe.models.classifier import SequenceClassifier
-from tfpipe.models.regressor import SequenceRegressor
-from tfpipe.models.run_loader import build_head
-from tfpipe.models.tagger import TokenTagger
 from tfpipe.models.task import TaskModel
 from tfpipe.text.labels import LabelVocab
 from tfpipe.text.readers import ErrorLog, read_records
@@ -55,7 +51,6 @@ __all__ = ["vocabulary", "tokenizer", "dataset", "model", "classifier", "optimiz
 
 TokenizerLike = Union[WordPieceTokenizer, str, Path, Sequence[str]]
 LabelsLike = Union[LabelVocab, Sequence[str], str, Path]
-_TASK_OF = {SequenceClassifier: "classification", SequenceRegressor: "regression", TokenTagger: "token-classification"}
 
 
 def vocabulary(paths: Union[str, Path, Sequence[Union[str, Path]]], size: int = 8000, *,
@@ -148,6 +143,8 @@ def dataset(
     bucket_boundaries: Sequence[int] = (),
     on_error: str = "raise",
     limit: Optional[int] = None,
+    doc_stride: int = 128,
+    max_query_length: int = 64,
 ) -> tf.data.Dataset:
     """A labelled (or unlabelled) data file as `tf.data` batches ready for `model.fit`, `evaluate` and `predict`.
 
@@ -159,8 +156,9 @@ def dataset(
     a validation file with the same ids.
 
     Args:
-        path: TSV, CSV, JSONL, CoNLL or span-JSONL file (the format follows the extension, or `format`).
-        task: `"classification"`, `"regression"` or `"token-classification"`.
+        path: TSV, CSV, JSONL, CoNLL, span-JSONL or SQuAD file (the format follows the extension, or `format`).
+        task: a registered task (`tfpipe.config.tasks.task_names()`): `"classification"`, `"regression"`,
+            `"token-classification"`, `"question-answering"` (SQuAD files) or one of your own.
         tokenizer: a `WordPieceTokenizer`, or anything `tfpipe.tokenizer` takes (a vocab.txt, a checkpoint folder).
         labels: the label vocabulary (a `LabelVocab`, a list of label strings or a labels.txt); default the
             sorted labels found in `path`. A given one is a closed set: an unknown label is an error.
@@ -170,6 +168,8 @@ def dataset(
         training: shuffle (seeded with `seed`, reshuffled each epoch); evaluation data keeps the file's order.
         on_error: `"raise"` at the first bad record (`file:line: reason`), or `"skip"` and count them.
         limit: read only the first `limit` records (a quick experiment on a big file).
+        doc_stride, max_query_length: question answering: context windows start every `doc_stride` pieces, and
+            a question keeps its first `max_query_length` pieces. Its batches are `(x, [start, end])` windows.
 
     Examples:
     >>> from tfpipe.quickstart import resource_path
@@ -180,31 +180,25 @@ def dataset(
     >>> sorted(x), x["input_word_ids"].dtype.name, y.numpy().tolist()
     (['input_mask', 'input_type_ids', 'input_word_ids'], 'int32', [0, 1, 0, 1])
     """
-    if task not in TASKS:
-        raise ValueError(f"task: {task!r} is not allowed; allowed values: {', '.join(TASKS)}")
+    spec = get_task(task)
     tok = _tokenizer(tokenizer)
     reader = ReaderConfig(format=format, text_column=text_column, text_pair_column=text_pair_column,
                           label_column=label_column, no_header=no_header, on_error=on_error)
     validate(reader, "reader.")
-    vocab = _labels(labels)
-    closed = None
-    if vocab is not None and task != "regression":
-        closed = vocab.entity_types() if task == "token-classification" else set(vocab.labels)
+    vocab = _labels(labels) if spec.uses_labels else None
     log = ErrorLog.for_reader(reader)
-    records = list(islice(read_records(path, reader, task, labels=closed, log=log), limit))
-    labelled = any(getattr(r, "label", None) is not None or getattr(r, "tags", None) is not None for r in records)
-    if vocab is None and task != "regression" and labelled:
-        vocab = LabelVocab.from_records(records)
+    records = list(islice(read_records(path, reader, task, labels=spec.closed_labels(vocab), log=log), limit))
+    if vocab is None and spec.has_gold(records):
+        vocab = spec.labels_from_records(records)
     pipeline = PipelineConfig(batch_size=batch_size, max_seq_length=max_seq_length, seed=seed,
-                              bucket_boundaries=sorted(bucket_boundaries))
+                              bucket_boundaries=sorted(bucket_boundaries), doc_stride=doc_stride,
+                              max_query_length=max_query_length)
     validate(pipeline, "pipeline.")
-    if task == "token-classification":
-        records, _ = window_records(records, tok, max_seq_length)  # long sentences: windows, never truncated
-    ds = finetune_dataset(records, tok, task, vocab, pipeline, training)
+    records = spec.prepare(records, tok, max_seq_length)  # token classification: windows, never truncated
+    ds = spec.dataset(records, tok, vocab, pipeline, training)
     if not pipeline.bucket_boundaries:  # a known length: Keras shows progress and no "ran out of data" warning
-        ds = ds.apply(tf.data.experimental.assert_cardinality(-(-len(records) // batch_size)))
-    if task == "token-classification" and labelled:
-        ds = with_ignore_weights(ds)
+        examples = spec.examples_per_epoch(records, tok, pipeline)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(-(-examples // batch_size)))
     ds.labels, ds.tokenizer, ds.reading = vocab, tok, log.summary()
     return ds
 
@@ -247,8 +241,9 @@ def model(
             `num_layers`, `hidden_dim`, `num_heads`), randomly initialised; a local Hugging Face BERT folder
             (`config.json`, `model.safetensors`, `vocab.txt`) or keras-hub preset folder, imported offline; the
             output directory of `tfpipe pretrain`; or a `BertEncoder` (e.g. another model's `.encoder`).
-        task: `"classification"` (`SequenceClassifier`, logits), `"regression"` (`SequenceRegressor`) or
-            `"token-classification"` (`TokenTagger`, logits per piece).
+        task: `"classification"` (`SequenceClassifier`, logits), `"regression"` (`SequenceRegressor`),
+            `"token-classification"` (`TokenTagger`, logits per piece), `"question-answering"` (`SpanExtractor`,
+            start/end logits per piece), or any registered task (its `build_model`).
         num_labels: classes, or BIO tags for token classification (`len(train.labels)`).
         tokenizer: for a size name, the tokenizer (or vocab.txt) whose vocabulary size the embedding takes.
         dropout: dropout before the head. pooling: `"cls"` or `"mean"` (sequence heads).
@@ -261,12 +256,11 @@ def model(
     >>> type(m).__name__, m.encoder.hidden_dim
     ('SequenceRegressor', 8)
     """
-    if task not in TASKS:
-        raise ValueError(f"task: {task!r} is not allowed; allowed values: {', '.join(TASKS)}")
-    if task != "regression" and not num_labels:
+    spec = get_task(task)
+    if spec.uses_labels and not num_labels:
         raise ValueError(f"{task} needs num_labels (len(train.labels))")
-    labels = LabelVocab([str(i) for i in range(num_labels)]) if task != "regression" else None
-    return build_head(task, _encoder(source, tokenizer, dimensions), labels, dropout, pooling)
+    labels = LabelVocab([str(i) for i in range(num_labels)]) if spec.uses_labels else None
+    return spec.build_model(_encoder(source, tokenizer, dimensions), labels, dropout, pooling)
 
 
 def classifier(source: Union[str, Path, BertEncoder], num_classes: int, **kwargs) -> SequenceClassifier:
@@ -372,19 +366,13 @@ def export(
     >>> served.signatures["serving_default"](text=tf.constant(["a good film"]))["labels"]  # doctest: +SKIP
     <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'positive'], dtype=object)>
     """
-    task = next((t for cls, t in _TASK_OF.items() if isinstance(model, cls)), None)
-    if task is None:
+    spec = next((t for t in all_tasks() if t.owns(model)), None)
+    if spec is None:
         raise TypeError(f"{type(model).__name__}: export takes a model from tfpipe.model / tfpipe.classifier")
+    task = spec.name
     _float32(model)
     tok = _tokenizer(tokenizer)
-    vocab = _labels(labels)
-    if vocab is None and task == "classification":
-        vocab = LabelVocab([str(i) for i in range(model.num_classes)])
-    if task == "token-classification" and vocab is None:
-        raise ValueError("a tagger's export needs labels= (the BIO tags, train.labels)")
-    outputs = model.num_classes if task == "classification" else model.num_tags if task != "regression" else None
-    if vocab is not None and task != "regression" and len(vocab) != outputs:
-        raise ValueError(f"{len(vocab)} labels for a head of {outputs} outputs")
+    vocab = spec.export_labels(model, _labels(labels))
     encoder = model.encoder
     if max_seq_length > encoder.max_sequence_length:
         raise ValueError(f"max_seq_length={max_seq_length} is longer than the model's "

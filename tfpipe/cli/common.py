@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from tfpipe.config import WIKITEXT_HEADING_REGEX, WIKITEXT_TITLE_REGEX, Config, apply_overrides, load_config
-from tfpipe.config.schemas import BEAM_RUNNERS, MAX_LINE_BYTES, ON_ERROR
+from tfpipe.config.schemas import BEAM_RUNNERS, FORMATS, MAX_LINE_BYTES, ON_ERROR
+
+TASK_HELP = "the task (a registered one: tfpipe.config.tasks)"
 
 # Named document-boundary presets for --doc-boundary-regex.
 BOUNDARY_PRESETS = {"wikitext": (WIKITEXT_TITLE_REGEX, WIKITEXT_HEADING_REGEX)}
@@ -26,7 +28,7 @@ def add_config_args(parser: argparse.ArgumentParser, quiet: bool = True) -> None
 
 def add_reader_args(parser: argparse.ArgumentParser, columns: bool = True, corpus: bool = False) -> None:
     group = parser.add_argument_group("input format")
-    group.add_argument("--format", choices=["auto", "text", "tsv", "csv", "jsonl", "conll", "spans"],
+    group.add_argument("--format", choices=FORMATS,
                        help="input format (default: from the file extension)")
     if columns:
         group.add_argument("--text-column", help="text column name (or 0-based index with --no-header)")

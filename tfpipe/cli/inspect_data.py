@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import argparse
 
-from tfpipe.cli.common import add_config_args, add_reader_args, build_config, print_json
+from tfpipe.cli.common import TASK_HELP, add_config_args, add_reader_args, build_config, print_json
+from tfpipe.config.tasks import task_names
 
 HELP = "validate a dataset and describe it (exit 1 on errors)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", choices=["classification", "regression", "token-classification"],
+    parser.add_argument("--task", choices=task_names(), help=TASK_HELP,
                         default="classification")
     parser.add_argument("--input", required=True, help="dataset file")
     parser.add_argument("--vocab", help="vocab.txt: report WordPiece token lengths instead of words")
@@ -26,9 +27,6 @@ def run(args: argparse.Namespace) -> int:
     from tfpipe.text.tokenizer import WordPieceTokenizer
 
     config = build_config(args)
-    if config.task != "token-classification" and config.reader.text_column is None \
-            and config.reader.format in ("auto", "jsonl") and args.input.endswith(".jsonl"):
-        config.reader.text_column = "text"
     tokenizer = WordPieceTokenizer(config.tokenizer.vocab, config.tokenizer.lowercase) \
         if config.tokenizer.vocab else None
     report = inspect_dataset(args.input, config.task, config.reader, tokenizer)

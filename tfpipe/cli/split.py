@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 
 from tfpipe.cli.common import add_config_args, build_config, print_json
-from tfpipe.config.schemas import MAX_LINE_BYTES
+from tfpipe.config.schemas import FORMATS, MAX_LINE_BYTES
+from tfpipe.config.tasks import task_names
 
 HELP = "split a dataset deterministically into train/validation/test"
 
@@ -19,11 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Its own dest: `seed` is pretraining's in the shared flag table of build_config.
     parser.add_argument("--seed", dest="split_seed", metavar="SEED", type=int, default=0)
     # The flags below default to the config (`reader.format`, `reader.no_header`, `task`, `reader.max_line_bytes`).
-    parser.add_argument("--format", choices=["auto", "text", "tsv", "csv", "jsonl", "conll"],
+    parser.add_argument("--format", choices=FORMATS,
                         help="input format (default: from the file extension)")
     parser.add_argument("--no-header", action="store_true", default=None)
-    parser.add_argument("--task", choices=["classification", "regression", "token-classification"],
-                        help="decides whether .txt is a CoNLL file (token-classification) or plain text")
+    parser.add_argument("--task", choices=task_names(),
+                        help="decides what an extension means (.txt is CoNLL for token-classification)")
     parser.add_argument("--max-line-bytes", type=int, metavar="N",
                         help=f"a longer line (or CSV record) is an error naming file:line (default {MAX_LINE_BYTES})")
     add_config_args(parser, quiet=False)  # nothing to report progress on

@@ -23,8 +23,8 @@ class ConfigError(ValueError):
     """A config key or value that is not allowed; the message names the key and what is allowed."""
 
 
-def choice(default: Any, choices: tuple, help: str = "") -> Any:
-    """A field restricted to `choices`."""
+def choice(default: Any, choices: tuple | typing.Callable[[], tuple], help: str = "") -> Any:
+    """A field restricted to `choices`: a tuple, or a function returning one (the registered task names)."""
     return dataclasses.field(default=default, metadata={"choices": choices, "help": help})
 
 
@@ -107,6 +107,8 @@ def validate(obj: Any, prefix: str = "") -> None:
             validate(value, f"{key}.")
             continue
         choices = f.metadata.get("choices")
+        if callable(choices):
+            choices = choices()
         if choices is not None and value not in choices:
             allowed = ", ".join(str(c) for c in choices)
             raise ConfigError(f"{key}: {value!r} is not allowed; allowed values: {allowed}")

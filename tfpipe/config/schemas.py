@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from tfpipe.config.core import ConfigError, bounded, choice
+from tfpipe.config.tasks import task_names
 
-FORMATS = ("auto", "text", "tsv", "csv", "jsonl", "conll", "spans")
-TASKS = ("classification", "regression", "token-classification")
+# Texts (and pairs) and tagged sentences; "squad" files hold questions with their contexts (question answering).
+TEXT_FORMATS = ("text", "tsv", "csv", "jsonl", "conll", "spans")
+FORMATS = ("auto", *TEXT_FORMATS, "squad")
 # What a reader does with a bad record: stop with `file:line: reason`, or skip it and count it by kind.
 ON_ERROR = ("raise", "skip")
 # The longest line (or CSV record) a reader accepts, in bytes: the bound on the memory one line may take.
@@ -95,6 +97,11 @@ class PipelineConfig:
     dynamic_masking: bool = False
     # Training: sort this many batches' worth of shuffled examples by length, cut batches, shuffle them (0: off).
     sort_window: int = bounded(0, 0)
+    # Extractive QA: context windows start every `doc_stride` pieces, a question keeps its first
+    # `max_query_length` pieces, and an answer is at most `max_answer_length` pieces long.
+    doc_stride: int = bounded(128, 1)
+    max_query_length: int = bounded(64, 1)
+    max_answer_length: int = bounded(30, 1)
 
     def check(self) -> None:
         bounds = self.bucket_boundaries
@@ -194,7 +201,7 @@ class TrainingConfig:
 
 @dataclass
 class Config:
-    task: str = choice("classification", TASKS)
+    task: str = choice("classification", task_names, "a registered task (tfpipe.config.tasks)")
     reader: ReaderConfig = field(default_factory=ReaderConfig)
     cleaning: CleaningConfig = field(default_factory=CleaningConfig)
     spacy: SpacyConfig = field(default_factory=SpacyConfig)

@@ -14,6 +14,7 @@ import keras_hub
 import tensorflow as tf
 
 from tfpipe.config.schemas import PipelineConfig
+from tfpipe.config.tasks import get_task
 from tfpipe.data.labels import IGNORE_INDEX
 from tfpipe.data.pretraining_data import read_manifest
 from tfpipe.text.labels import LabelVocab
@@ -126,19 +127,17 @@ def pretraining_dataset(
 
 # --- Fine-tuning -------------------------------------------------------------------------------------------
 
-def _encode_texts(tokenizer, labels, task, max_length, has_pair):
-    table = labels.lookup_table() if labels is not None and task == "classification" else None
+def _encode_texts(tokenizer, labels, target, max_length, has_pair):
+    table = labels.lookup_table() if labels is not None and target == "class" else None
 
     def encode(batch):
         ids, types = tokenizer.encode(batch["text"], batch["text_pair"] if has_pair else None, max_length)
         features = {"input_word_ids": ids, "input_mask": tf.ones_like(ids), "input_type_ids": types}
         if "label" not in batch:
             return features
-        if task == "regression":
-            target = tf.strings.to_number(batch["label"], tf.float32)
-        else:
-            target = tf.cast(table.lookup(batch["label"]), tf.int32)
-        return features, target
+        if target == "number":
+            return features, tf.strings.to_number(batch["label"], tf.float32)
+        return features, tf.cast(table.lookup(batch["label"]), tf.int32)
 
     return encode
 
@@ -173,8 +172,8 @@ def _dense(*element):
     return out if len(out) > 1 else out[0]
 
 
-def _slices(records: Sequence[Record | TokenRecord], task: str) -> tuple[dict, bool]:
-    if task == "token-classification":
+def _slices(records: Sequence[Record | TokenRecord], target: str) -> tuple[dict, bool]:
+    if target == "tags":
         data = {"words": tf.ragged.constant([r.words for r in records], dtype=tf.string)}
         if all(r.tags is not None for r in records):
             data["tags"] = tf.ragged.constant([r.tags for r in records], dtype=tf.string)
@@ -236,6 +235,17 @@ def _length_sorted_batches(ds: tf.data.Dataset, config: PipelineConfig, padding,
     return ds.map(whole(trim), num_parallel_calls=AUTOTUNE)
 
 
+TARGETS = ("class", "number", "tags")  # the label encodings this pipeline has
+
+
+def _target(task: str) -> str:
+    target = getattr(get_task(task), "target", None)
+    if target not in TARGETS:
+        raise ValueError(f"task {task!r} does not read through the text/word pipeline (its target is {target!r}; "
+                         f"this pipeline encodes {', '.join(TARGETS)})")
+    return target
+
+
 def finetune_dataset(
     records: Sequence[Record | TokenRecord],
     tokenizer: WordPieceTokenizer,
@@ -246,7 +256,8 @@ def finetune_dataset(
     repeat: bool = False,
     fixed_length: bool = False,
 ) -> tf.data.Dataset:
-    """Batches of `(features, labels)` (features only when the records carry no labels).
+    """Batches of `(features, labels)` (features only when the records carry no labels), for a task whose `target`
+    is `"class"` (label ids), `"number"` (float targets) or `"tags"` (a tag id per word's first piece).
 
     With `repeat`, the examples stream endlessly (reshuffled each pass) and batches form across pass boundaries,
     so every batch is full and `ceil(len(records) / batch_size)` batches make one epoch. `fixed_length` pads
@@ -258,17 +269,17 @@ def finetune_dataset(
     of that many batches sorted by length (see `_length_sorted_batches`).
     """
     config = config or PipelineConfig()
+    target = _target(task)
     if not records:
         raise ValueError("no records to build a dataset from")
-    if task != "regression" and labels is None and (
-            (task == "classification" and records[0].label is not None) or
-            (task == "token-classification" and records[0].tags is not None)):
+    if labels is None and ((target == "class" and records[0].label is not None) or
+                           (target == "tags" and records[0].tags is not None)):
         raise ValueError("labelled records need a LabelVocab (LabelVocab.from_records(train_records))")
-    data, has_pair = _slices(records, task)
-    if task == "token-classification":
+    data, has_pair = _slices(records, target)
+    if target == "tags":
         encode = _encode_words(tokenizer, labels, config.max_seq_length)
     else:
-        encode = _encode_texts(tokenizer, labels, task, config.max_seq_length, has_pair)
+        encode = _encode_texts(tokenizer, labels, target, config.max_seq_length, has_pair)
     ds = tf.data.Dataset.from_tensor_slices(data)
     # Tokenize in batches (cheaper than per example), then unbatch to per-example tensors for bucketing.
     ds = ds.batch(256).map(_graph(encode), num_parallel_calls=AUTOTUNE).unbatch()
@@ -282,7 +293,7 @@ def finetune_dataset(
     labelled = "label" in data or "tags" in data
     pad_values = {"input_word_ids": tokenizer.pad_id, "input_mask": 0, "input_type_ids": 0}
     if labelled:
-        target_pad = tf.constant(0.0) if task == "regression" else tf.constant(IGNORE_INDEX, tf.int32)
+        target_pad = tf.constant(0.0) if target == "number" else tf.constant(IGNORE_INDEX, tf.int32)
         padding = (pad_values, target_pad)
     else:
         padding = pad_values
@@ -299,7 +310,7 @@ def finetune_dataset(
             padding_values=padding, pad_to_bucket_boundary=True, drop_remainder=repeat)
     elif fixed_length:
         features_shape = {name: [config.max_seq_length] for name in MODEL_INPUTS}
-        target_shape = [config.max_seq_length] if task == "token-classification" else []
+        target_shape = [config.max_seq_length] if target == "tags" else []
         shapes = (features_shape, target_shape) if labelled else features_shape
         ds = ds.padded_batch(config.batch_size, padded_shapes=shapes, padding_values=padding,
                              drop_remainder=repeat)

@@ -20,6 +20,7 @@ import keras
 
 from tfpipe.config import Config
 from tfpipe.config.atomic import atomic_directory, remove_stale
+from tfpipe.config.tasks import get_task
 from tfpipe.export.layout import METADATA_PATH, next_version
 from tfpipe.export.samples import sample_texts, with_edge_cases
 from tfpipe.export.savedmodel_files import set_method_names, signature_summary, write_warmup_requests
@@ -71,8 +72,9 @@ def export_run(
     _version_dir(export_base, name, version)  # a bad name or an existing version fails before the model loads
     loaded = load_run(run)
     config, summary = loaded.config, _run_summary(run)
-    text_pair = bool(summary.get("training", {}).get("text_pair", config.reader.text_pair_column))
-    samples = sample_texts(run, text_pair, config.pipeline.max_seq_length)
+    task = get_task(config.task)
+    text_pair = task.pairs_always or bool(summary.get("training", {}).get("text_pair", config.reader.text_pair_column))
+    samples = sample_texts(run, text_pair, config.pipeline.max_seq_length, task.input_names)
     return export_model(loaded.model, loaded.tokenizer, loaded.labels.labels if loaded.labels else None, config,
                         export_base, name, version, text_pair, samples, summary, verify, log)
 
@@ -104,8 +106,8 @@ def export_model(
     final, version = _version_dir(export_base, name, version)
     max_seq_length = config.pipeline.max_seq_length
     module = ServingModule(model, tokenizer, config.task, list(labels) if labels else None, max_seq_length,
-                           text_pair)
-    texts, pairs = samples or with_edge_cases([], [] if text_pair else None, max_seq_length)
+                           text_pair, config.pipeline)
+    texts, pairs = samples or with_edge_cases([], [] if module.text_pair else None, max_seq_length)
     model_root = final.parent
     model_root.mkdir(parents=True, exist_ok=True)
     # Nothing else removes what a killed export left (TF Serving and `tfpipe serve` skip such folders); the
@@ -119,7 +121,7 @@ def export_model(
             archive.write_out(str(temporary), verbose=False)
             set_method_names(temporary, module.method_names())
             _write_assets(temporary, tokenizer, module.labels)
-            write_warmup_requests(temporary, name, _warmup_requests(texts, pairs))
+            write_warmup_requests(temporary, name, _warmup_requests(texts, pairs, module.input_names))
             _write_metadata(temporary, config, tokenizer.hash, summary or {}, module, version)
             verification = verify_export(temporary, build_cases(module, texts, pairs)) if verify else {}
     except VerifyError as error:
@@ -150,11 +152,12 @@ def _write_assets(export_dir: Path, tokenizer: WordPieceTokenizer, labels: Optio
         (assets / "labels.txt").write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
 
 
-def _warmup_requests(texts: list[str], pairs: Optional[list[str]]) -> list[dict[str, list]]:
-    """One text (and pair) per request: a server batching with a small max_batch_size must accept every record."""
-    requests = [{"text": [t.encode("utf-8")]} for t in texts]
-    for request, pair in zip(requests, pairs or []):
-        request["text_pair"] = [pair.encode("utf-8")]
+def _warmup_requests(texts: list[str], pairs: Optional[list[str]], names: Sequence[str]) -> list[dict[str, list]]:
+    """One text (and pair) per request: a server batching with a small max_batch_size must accept every record.
+    `names` are serving_default's inputs (`text`, `text_pair`, or the task's own)."""
+    requests = [{names[0]: [t.encode("utf-8")]} for t in texts]
+    for request, pair in zip(requests, pairs or [] if len(names) > 1 else []):
+        request[names[1]] = [pair.encode("utf-8")]
     return requests
 
 
@@ -168,10 +171,7 @@ def _write_metadata(export_dir: Path, config, vocab_hash: str, summary: dict, mo
         "tfpipe_version": tfpipe_version, "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "version": version, "task": config.task, "labels": module.labels, "text_pair": module.text_pair,
         "max_seq_length": module.max_seq_length, "vocabulary_sha256": vocab_hash,
-        "truncation": ("sentences longer than max_seq_length - 2 word pieces are cut into windows of whole words"
-                       if config.task == "token-classification" else
-                       "inputs are trimmed to max_seq_length word pieces with [CLS]/[SEP]; for pairs the longer "
-                       "segment loses its last pieces first (as in training)"),
+        "truncation": get_task(config.task).truncation(),
         "signatures": module.method_names(),
         "validation_metrics": {k: v for k, v in summary.items() if k != "training"},
         "training": summary.get("training", {}),

@@ -9,6 +9,10 @@ from pathlib import Path
 
 WARMUP_PATH = Path("assets.extra") / "tf_serving_warmup_requests"  # replayed by TF Serving on load
 METADATA_PATH = Path("assets.extra") / "tfpipe_metadata.json"  # tfpipe version, config, vocab hash, metrics
+# TF Serving's Predict, Classify and Regress APIs find their signatures by these method names (tensorflow#38081).
+PREDICT_METHOD = "tensorflow/serving/predict"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
 
 
 def list_versions(base_path: str | Path) -> dict[int, Path]:

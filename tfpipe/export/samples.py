@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 EDGE_CASES = ["", "Café déjà vu — naïve résumé, 東京!", "It's not bad... it's GREAT?!"]
 
@@ -22,12 +22,13 @@ def _evaluated(run: Path, limit: int) -> list[dict]:
 
 
 def sample_texts(run: str | Path, text_pair: bool, max_seq_length: int,
-                 limit: int = 5) -> tuple[list[str], Optional[list[str]]]:
-    """Texts (and pairs) to run through the in-process model and the reloaded export."""
+                 names: Sequence[str] = ("text", "text_pair"), limit: int = 5) -> tuple[list[str], Optional[list[str]]]:
+    """Texts (and pairs) to run through the in-process model and the reloaded export, from the rows of the run's
+    predictions.jsonl: `names` are the fields of the text and its pair (tagging rows give their words)."""
     texts, pairs = [], []
     for record in _evaluated(Path(run), limit):
-        texts.append(record.get("text") or " ".join(record.get("words", [])))
-        pairs.append(record.get("text_pair") or "")
+        texts.append(record.get(names[0]) or " ".join(record.get("words", [])))
+        pairs.append(record.get(names[1]) or "")
     return with_edge_cases(texts, pairs if text_pair else None, max_seq_length)
 
 

@@ -12,6 +12,7 @@ from typing import Optional, Sequence
 
 import keras
 
+from tfpipe.config.schemas import PipelineConfig
 from tfpipe.export.signatures import SignatureFunctions
 from tfpipe.text.tokenizer import WordPieceTokenizer
 
@@ -21,13 +22,14 @@ class ServingModule(SignatureFunctions):
 
     Args:
         model: the Keras task model (inputs `input_word_ids`, `input_mask`, `input_type_ids`), in float32.
-        tokenizer, task, labels, max_seq_length, text_pair: as for `SignatureFunctions`.
+        tokenizer, task, labels, max_seq_length, text_pair, pipeline: as for `SignatureFunctions`.
     """
 
     def __init__(self, model: keras.Model, tokenizer: WordPieceTokenizer, task: str,
-                 labels: Optional[Sequence[str]], max_seq_length: int, text_pair: bool = False) -> None:
+                 labels: Optional[Sequence[str]], max_seq_length: int, text_pair: bool = False,
+                 pipeline: Optional[PipelineConfig] = None) -> None:
         super().__init__(lambda features: model(features, training=False), tokenizer, task, labels, max_seq_length,
-                         text_pair)
+                         text_pair, pipeline)
         self.model = model
 
     def archive(self) -> keras.export.ExportArchive:

@@ -12,13 +12,10 @@ from typing import Callable, Optional, Sequence
 
 import tensorflow as tf
 
-from tfpipe.export.tagging import tag_text
-from tfpipe.text.tokenizer import MODEL_INPUTS, WordPieceTokenizer
-
-# TF Serving's Classify and Regress APIs find their signatures by these method names (tensorflow#38081).
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
-PREDICT_METHOD = "tensorflow/serving/predict"
+from tfpipe.config.schemas import PipelineConfig
+from tfpipe.config.tasks import get_task
+from tfpipe.export.layout import CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD  # noqa: F401 (re-exported)
+from tfpipe.text.tokenizer import WordPieceTokenizer
 
 LogitsFn = Callable[[dict], tf.Tensor]
 
@@ -30,11 +27,13 @@ class SignatureFunctions:
         logits_fn: `{input_word_ids, input_mask, input_type_ids}` (int32 `[batch, seq]`) → the head's float
             output (`[batch, classes]`, `[batch, seq, tags]` or `[batch, 1]`/`[batch]` for regression).
         tokenizer: the tokenizer the model was trained with.
-        task: `classification`, `regression` or `token-classification`.
+        task: a registered task name (`tfpipe.config.tasks`): its `endpoints(functions)` builds the signatures
+            from these building blocks.
         labels: label strings in id order (classification, tagging).
         max_seq_length: longer inputs are trimmed as in training (longest segment first, from its end);
             tagging cuts them into windows of whole words instead.
         text_pair: whether the model takes text pairs.
+        pipeline: the run's pipeline settings, for tasks that need more than `max_seq_length` (QA's stride).
 
     Examples:
     >>> import tensorflow as tf
@@ -51,10 +50,18 @@ class SignatureFunctions:
     """
 
     def __init__(self, logits_fn: LogitsFn, tokenizer: WordPieceTokenizer, task: str,
-                 labels: Optional[Sequence[str]], max_seq_length: int, text_pair: bool = False) -> None:
+                 labels: Optional[Sequence[str]], max_seq_length: int, text_pair: bool = False,
+                 pipeline: Optional[PipelineConfig] = None) -> None:
         self.logits_fn, self.tokenizer, self.task = logits_fn, tokenizer, task
+        self.spec = get_task(task)  # the registered task: it declares the signatures and their outputs
         self.labels = list(labels) if labels is not None else None
-        self.max_seq_length, self.text_pair = max_seq_length, text_pair
+        self.max_seq_length, self.text_pair = max_seq_length, text_pair or self.spec.pairs_always
+        self.pipeline = pipeline or PipelineConfig(max_seq_length=max_seq_length)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The raw-text inputs of `serving_default`, in order (`text`, `text_pair`; QA: `question`, `context`)."""
+        return self.spec.input_names if self.text_pair else self.spec.input_names[:1]
 
     # --- building blocks --------------------------------------------------------------------------------------
 
@@ -67,22 +74,11 @@ class SignatureFunctions:
         return {"input_word_ids": ids.to_tensor(), "input_mask": tf.ones_like(ids).to_tensor(),
                 "input_type_ids": types.to_tensor()}
 
-    def _label_strings(self) -> tf.Tensor:
+    def label_strings(self) -> tf.Tensor:
         return tf.constant(self.labels, tf.string)
 
-    def _head_outputs(self, logits: tf.Tensor) -> dict[str, tf.Tensor]:
-        if self.task == "regression":
-            return {"predictions": tf.reshape(logits, [-1])}
-        ids = tf.argmax(logits, axis=-1)
-        return {"logits": logits, "probabilities": tf.nn.softmax(logits), "label_ids": ids,
-                "labels": tf.gather(self._label_strings(), ids)}
-
-    def _text(self, text: tf.Tensor, text_pair: Optional[tf.Tensor] = None) -> dict[str, tf.Tensor]:
-        if self.task == "token-classification":
-            return tag_text(self.tokenizer, self.logits, self._label_strings(), text, self.max_seq_length)
-        return self._head_outputs(self.logits(self.encode(text, text_pair)))
-
-    def _parse_examples(self, serialized: tf.Tensor) -> tuple[tf.Tensor, Optional[tf.Tensor]]:
+    def parse_examples(self, serialized: tf.Tensor) -> tuple[tf.Tensor, Optional[tf.Tensor]]:
+        """Serialized tf.Examples with a `text` (and `text_pair`) bytes feature → the strings."""
         spec = {"text": tf.io.FixedLenFeature([], tf.string)}
         if self.text_pair:
             spec["text_pair"] = tf.io.FixedLenFeature([], tf.string)
@@ -92,37 +88,8 @@ class SignatureFunctions:
     # --- signatures -------------------------------------------------------------------------------------------
 
     def endpoints(self) -> dict[str, tuple[Callable, list[tf.TensorSpec], str]]:
-        """Signature name → (function, input signature, TF Serving method name)."""
-        text = tf.TensorSpec([None], tf.string, name="text")
-        pair = tf.TensorSpec([None], tf.string, name="text_pair")
-        examples = tf.TensorSpec([None], tf.string, name="inputs")
-        ids = [tf.TensorSpec([None, None], tf.int32, name=name) for name in MODEL_INPUTS]
-        out: dict[str, tuple[Callable, list[tf.TensorSpec], str]] = {}
-        if self.text_pair:
-            out["serving_default"] = (lambda text, text_pair: self._text(text, text_pair), [text, pair],
-                                      PREDICT_METHOD)
-        else:
-            out["serving_default"] = (lambda text: self._text(text), [text], PREDICT_METHOD)
-        if self.task == "classification":
-            out["classify"] = (self._classify, [examples], CLASSIFY_METHOD)
-        elif self.task == "regression":
-            out["regress"] = (self._regress, [examples], REGRESS_METHOD)
-        out["predict_ids"] = (self._predict_ids, ids, PREDICT_METHOD)
-        return out
-
-    def _classify(self, inputs: tf.Tensor) -> dict[str, tf.Tensor]:
-        logits = self.logits(self.encode(*self._parse_examples(inputs)))
-        classes = tf.tile(tf.expand_dims(self._label_strings(), 0), [tf.shape(logits)[0], 1])
-        return {"classes": classes, "scores": tf.nn.softmax(logits)}
-
-    def _regress(self, inputs: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {"outputs": tf.reshape(self.logits(self.encode(*self._parse_examples(inputs))), [-1])}
-
-    def _predict_ids(self, input_word_ids: tf.Tensor, input_mask: tf.Tensor,
-                     input_type_ids: tf.Tensor) -> dict[str, tf.Tensor]:
-        logits = self.logits({"input_word_ids": input_word_ids, "input_mask": input_mask,
-                              "input_type_ids": input_type_ids})
-        return {"predictions": tf.reshape(logits, [-1])} if self.task == "regression" else {"logits": logits}
+        """Signature name → (function, input signature, TF Serving method name), as the task declares them."""
+        return self.spec.endpoints(self)
 
     def method_names(self) -> dict[str, str]:
         return {name: method for name, (_, _, method) in self.endpoints().items()}

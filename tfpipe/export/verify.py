@@ -44,11 +44,12 @@ def serialized_examples(texts: list[str], pairs: Optional[list[str]]) -> np.ndar
 
 def build_cases(module: SignatureFunctions, texts: list[str], pairs: Optional[list[str]]) -> dict:
     """signature → {"inputs", "expected"}: the in-process outputs of every signature on the sample inputs."""
-    text_inputs = {"text": np.array([t.encode("utf-8") for t in texts], dtype=object)}
-    if pairs is not None:
-        text_inputs["text_pair"] = np.array([t.encode("utf-8") for t in pairs], dtype=object)
-    ids = module.encode(tf.constant(text_inputs["text"]),
-                        tf.constant(text_inputs["text_pair"]) if pairs is not None else None)
+    first, *second = module.input_names  # text (text_pair), or the task's own names (question, context)
+    text_inputs = {first: np.array([t.encode("utf-8") for t in texts], dtype=object)}
+    if pairs is not None and second:
+        text_inputs[second[0]] = np.array([t.encode("utf-8") for t in pairs], dtype=object)
+    ids = module.encode(tf.constant(text_inputs[first]),
+                        tf.constant(text_inputs[second[0]]) if pairs is not None and second else None)
     per_signature = {"serving_default": text_inputs,
                      "predict_ids": {k: v.numpy() for k, v in ids.items()},
                      "classify": {"inputs": serialized_examples(texts, pairs)},

@@ -13,6 +13,8 @@ from tqdm import tqdm
 
 from tfpipe.config import Config, ConfigError, ReaderConfig, from_dict
 from tfpipe.config.atomic import atomic_file
+from tfpipe.config.schemas import TEXT_FORMATS
+from tfpipe.config.tasks import get_task
 from tfpipe.export.layout import METADATA_PATH
 from tfpipe.serving.outputs import output_rows
 from tfpipe.text.readers import (
@@ -80,6 +82,8 @@ def read_inputs(path: str | Path, reader: ReaderConfig, task: str = "classificat
                 yield rec
 
         return list(counted(texts(), path, log))
+    if fmt not in TEXT_FORMATS:  # a task's own format (SQuAD): its records, as texts and pairs
+        return get_task(task).as_texts(list(read_records(path, replace(reader, format=fmt), task, log=log)))
     return list(read_records(path, replace(reader, format=fmt), "classification", log=log))
 
 
@@ -100,9 +104,12 @@ def predict_file(export_dir: str | Path, input_path: str | Path, output_path: st
     records = read_inputs(input_path, reader, config.task if config else "classification", log)
     function = load_signature(export_dir, signature)
     inputs = set(function.structured_input_signature[1])
-    if "text" not in inputs:
-        raise ValueError(f"{export_dir}: signature {signature!r} takes {sorted(inputs)}, not raw `text`")
-    pairs = "text_pair" in inputs
+    # The raw-text inputs: `text` (and `text_pair`), or the task's own (question answering: question, context).
+    first, second = ("text", "text_pair") if "text" in inputs or config is None else \
+        get_task(config.task).input_names
+    if first not in inputs:
+        raise ValueError(f"{export_dir}: signature {signature!r} takes {sorted(inputs)}, not raw `{first}`")
+    pairs = second in inputs
     if pairs and any(r.text_pair is None for r in records):
         raise ValueError(f"{export_dir}: the model reads text pairs; name the second column with "
                          "--text-pair-column")
@@ -112,13 +119,15 @@ def predict_file(export_dir: str | Path, input_path: str | Path, output_path: st
     with atomic_file(output_path) as out, bar:  # a failed or killed run leaves no half predictions file
         for start in range(0, len(records), batch_size):
             batch = records[start:start + batch_size]
-            feed = {"text": tf.constant([r.text for r in batch])}
+            feed = {first: tf.constant([r.text for r in batch])}
             if pairs:
-                feed["text_pair"] = tf.constant([r.text_pair for r in batch])
+                feed[second] = tf.constant([r.text_pair for r in batch])
             outputs = {name: tensor.numpy() for name, tensor in function(**feed).items()}
             names = sorted(outputs)
             rows = output_rows(outputs, [r.text for r in batch], [r.text_pair for r in batch] if pairs else None)
             for rec, row in zip(batch, rows):
+                if first != "text":  # the rows name the inputs as the signature does
+                    row = {first: row.pop("text"), **({second: row.pop("text_pair")} if pairs else {}), **row}
                 if rec.label is not None:
                     row = {"text": row.pop("text"), **({"text_pair": row.pop("text_pair")} if pairs else {}),
                            "label": rec.label, **row}

@@ -6,7 +6,6 @@ Lengths are pre-split words, or WordPiece tokens (with [CLS]/[SEP]) when a vocab
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from pathlib import Path
 from typing import Optional
@@ -15,7 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfpipe.config.schemas import ReaderConfig
-from tfpipe.text.readers import DataError, ErrorLog, Record, TokenRecord, read_records
+from tfpipe.config.tasks import get_task
+from tfpipe.text.readers import DataError, ErrorLog, read_records
 from tfpipe.text.tokenizer import WordPieceTokenizer, pre_split
 
 PERCENTILES = (50, 90, 95, 99, 100)
@@ -44,7 +44,7 @@ def inspect_dataset(
     reader = reader or ReaderConfig()
     log = ErrorLog("skip", reader.max_line_bytes)  # inspection lists every problem instead of stopping at the first
     fatal = None
-    records: list[Record | TokenRecord] = []
+    records: list = []
     try:
         records = list(read_records(path, reader, task, log=log))
     except DataError as error:  # a problem with the whole file (missing column, unreadable header, no records)
@@ -52,35 +52,18 @@ def inspect_dataset(
             raise
         fatal = error
     report: dict = {"file": str(path), "task": task, "records": len(records)}
-    if records and isinstance(records[0], TokenRecord):
-        tags = Counter(itertools.chain.from_iterable(r.tags or [] for r in records))
-        report["tag_distribution"] = dict(sorted(tags.items()))
-        report["entities"] = dict(sorted(Counter(t[2:] for t in tags.elements() if t.startswith("B-")).items()))
-        texts = [" ".join(r.words) for r in records]
-        pairs = None
-        keys = [tuple(r.words) for r in records]
-    else:
-        labels = Counter(r.label for r in records if r.label is not None)
-        if labels:
-            report["label_distribution"] = dict(sorted(labels.items()))
-        if task == "regression" and labels:
-            values = np.array([float(v) for v in labels.elements()])
-            report["label_stats"] = {"min": float(values.min()), "mean": float(values.mean()),
-                                     "max": float(values.max())}
-        texts = [r.text for r in records]
-        pairs = [r.text_pair or "" for r in records] if any(r.text_pair for r in records) else None
-        keys = [(r.text, r.text_pair) for r in records]
+    spec = get_task(task)
+    report.update(spec.describe(records))
+    plain = spec.as_texts(records)
+    texts = [r.text for r in plain]
+    pairs = [r.text_pair or "" for r in plain] if any(r.text_pair for r in plain) else None
+    keys = [(r.text, r.text_pair) for r in plain]
     lengths = _lengths(texts, pairs, tokenizer)
     unit = "tokens" if tokenizer is not None else "words"
     if len(lengths):
         report[f"length_{unit}"] = {f"p{p}": int(np.percentile(lengths, p, method="higher")) for p in PERCENTILES}
     seen = Counter(keys)
     report["duplicates"] = sum(c - 1 for c in seen.values() if c > 1)
-    if task == "classification" and records and isinstance(records[0], Record):
-        by_text: dict = {}
-        for key, rec in zip(keys, records):
-            by_text.setdefault(key, set()).add(rec.label)
-        report["conflicting_duplicates"] = sum(1 for v in by_text.values() if len(v) > 1)
     errors = [str(e) for e in log.errors] + ([str(fatal)] if fatal else [])
     report["num_errors"] = log.num_errors + (1 if fatal else 0)
     report["errors_by_kind"] = dict(log.skipped) | ({fatal.kind: 1} if fatal else {})

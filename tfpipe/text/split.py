@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, Optional, Sequence
 
 from tfpipe.config.atomic import atomic_file
-from tfpipe.config.schemas import MAX_LINE_BYTES
+from tfpipe.config.schemas import MAX_LINE_BYTES, TEXT_FORMATS
 from tfpipe.text.readers import DataError, detect_format, iter_raw_lines, line_too_long, open_checked
 
 SPLIT_NAMES = ("train", "validation", "test")
@@ -45,6 +45,9 @@ def _lines(handle: BinaryIO, path: Path, max_line_bytes: int) -> Iterator[tuple[
         start = end
 
 
+SPLITTABLE = TEXT_FORMATS  # a SQuAD file is one JSON document, not lines or blocks
+
+
 def _units(path: Path, handle: BinaryIO, fmt: str, no_header: bool, max_line_bytes: int
            ) -> tuple[bytes, array]:
     """`(header bytes, units)`: units is flat `[first line, start offset, end offset, ...]`, three per unit, so a
@@ -58,7 +61,7 @@ def _units(path: Path, handle: BinaryIO, fmt: str, no_header: bool, max_line_byt
             raise DataError(path, 1, "empty file: expected a header line", "file")
         header = first[1]
     units = array("q")
-    if fmt in ("tsv", "jsonl"):
+    if fmt in ("tsv", "jsonl", "spans"):
         for number, raw, start in lines:
             if raw.strip():
                 units.extend((number, start, start + len(raw)))
@@ -154,6 +157,8 @@ def split_file(
     if max_line_bytes < 1:
         raise ValueError(f"max_line_bytes: {max_line_bytes} is not allowed; it must be at least 1")
     fmt = detect_format(path, fmt, task)
+    if fmt not in SPLITTABLE:
+        raise DataError(path, 0, f"split cuts {', '.join(SPLITTABLE)} files into units, not {fmt}", "file")
     with open_checked(path) as handle:
         return _split(path, handle, output_dir, ratios, seed, stratify_column, fmt, no_header, max_line_bytes)
 

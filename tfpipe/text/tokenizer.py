@@ -146,6 +146,98 @@ class WordPieceTokenizer(tf.Module):
         text = tf.convert_to_tensor(text, tf.string)
         return self._wordpieces(self.split_words(text)).merge_dims(-2, -1)
 
+    def tokenize_with_offsets(self, text: tf.Tensor) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
+        """`tokenize` plus every piece's byte span `[start, end)` in the original, un-normalized string.
+
+        Returns `(ids, starts, ends)`, all `[batch, tokens]`; `ids` always equals `tokenize(text)`. A piece's span is
+        exact (sub-word) where normalization kept the width of every character of its word (ASCII, fullwidth,
+        CJK, emoji); where it did not (accents stripped, control characters deleted), every piece of the word
+        spans the whole original word, and an over-long word's `[UNK]` spans the word. Where that would need a
+        word normalized alone, but a rule looks across punctuation (the final sigma of lower-casing, `=` + U+0338
+        composing to `≠` when cased), the pieces span their whole whitespace-separated chunk.
+
+        Examples:
+        >>> tok = WordPieceTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "fox", "##es"])
+        >>> ids, starts, ends = tok.tokenize_with_offsets(tf.constant(["The  Fóxes"]))
+        >>> ids.to_list(), starts.to_list(), ends.to_list()
+        ([[5, 6, 7]], [[0, 5, 5]], [[3, 11, 11]])
+        """
+        text = tf.convert_to_tensor(text, tf.string)
+
+        def same_widths(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+            # Same characters' UTF-8 widths, in order: then byte offsets into `b` are byte offsets into `a`.
+            _, a_at = tf.strings.unicode_decode_with_offsets(a, "UTF-8")
+            _, b_at = tf.strings.unicode_decode_with_offsets(b, "UTF-8")
+            same = tf.logical_and(tf.equal(a_at.row_lengths(), b_at.row_lengths()),
+                                  tf.equal(tf.strings.length(a), tf.strings.length(b)))
+            # Compare the k-th character offsets of rows of equal length, with flat gathers only (fast).
+            rows = a_at.value_rowids()
+            b_index = tf.range(tf.size(a_at.flat_values, tf.int64)) + tf.gather(
+                b_at.row_starts() - a_at.row_starts(), rows)
+            b_flat = tf.concat([b_at.flat_values, [-1]], 0)  # a row of unequal length reads -1
+            b_index = tf.where(tf.gather(same, rows), b_index, tf.size(b_at.flat_values, tf.int64))
+            differ = tf.cast(tf.not_equal(a_at.flat_values, tf.gather(b_flat, b_index)), tf.int32)
+            return tf.logical_and(same, tf.math.unsorted_segment_max(differ, rows, tf.size(a)) <= 0)
+
+        def split(originals: tf.Tensor, base: tf.Tensor) -> tuple[tf.Tensor | tf.RaggedTensor, ...]:
+            """Normalizes and splits flat `originals` (at byte `base` of their row) to words `[n, words]`, with their
+            original spans and whether each is exact (else the whole original's), and whether each original is."""
+            normalized = normalize_text(originals, self.lowercase)
+            words, starts, ends = tf_text.regex_split_with_offsets(normalized, _SPLIT_PATTERN, _KEEP_PATTERN)
+            exact = same_widths(originals, normalized)
+            rows = words.value_rowids()
+            word_exact, word_base = tf.gather(exact, rows), tf.gather(base, rows)
+            end = tf.gather(base + tf.cast(tf.strings.length(originals), base.dtype), rows)
+            starts = tf.where(word_exact, word_base + starts.flat_values, word_base)
+            ends = tf.where(word_exact, word_base + ends.flat_values, end)
+            return (words, words.with_flat_values(starts), words.with_flat_values(ends),
+                    words.with_flat_values(word_exact), exact)
+
+        # Whitespace splits words and blocks every context rule of normalization (NFC composition, final sigma),
+        # so normalizing each whitespace-separated chunk alone gives exactly the words `tokenize` sees.
+        space = r"[\t\n\r\p{Zs}\x{2028}\x{2029}]"
+        # regex_split stops at a NUL byte; U+0001 is deleted by normalization just the same, and as wide.
+        text = tf.strings.regex_replace(text, r"\x00", "\x01")
+        chunks, chunk_starts, _ = tf_text.regex_split_with_offsets(text, space)
+        originals, base = chunks.flat_values, chunk_starts.flat_values
+        words, *coarse, chunk_exact = split(originals, base)
+        # A chunk whose normalization changed character widths gives its words only its whole span. Finer: split it
+        # on punctuation and CJK first and normalize each part alone ("Zürich," → "zurich" spanning "Zürich", and
+        # an exact ","), then split again (a part can normalize to a split character: U+1FEF becomes "`"). A rule
+        # that looks across a split (final sigma, `=` + U+0338 → `≠` when cased) can make the parts' words differ
+        # from the chunk's; such a chunk keeps its coarse spans.
+        redo = tf.where(tf.logical_not(chunk_exact))[:, 0]
+        parts, part_starts, _ = tf_text.regex_split_with_offsets(tf.gather(originals, redo), _SPLIT_PATTERN,
+                                                                 _KEEP_PATTERN)
+        part_base = tf.gather(tf.gather(base, redo), parts.value_rowids()) + part_starts.flat_values
+        fine = [parts.with_flat_values(f).merge_dims(1, 2) for f in split(parts.flat_values, part_base)[:4]]
+        redone = [tf.gather(c, redo) for c in [words] + coarse]
+        same = tf.logical_and(tf.equal(fine[0].row_lengths(), redone[0].row_lengths()),
+                              tf.equal(tf.strings.reduce_join(fine[0], axis=1, separator=" "),
+                                       tf.strings.reduce_join(redone[0], axis=1, separator=" ")))
+        take_fine = fine[0].with_flat_values(tf.gather(same, fine[0].value_rowids()))
+        take_coarse = redone[0].with_flat_values(tf.gather(tf.logical_not(same), redone[0].value_rowids()))
+        mask = tf.concat([take_fine, take_coarse], axis=1)
+        # The redone chunks keep their number of words, so their spans go back in place of the coarse ones.
+        at = tf.ragged.range(tf.gather(words.row_starts(), redo), tf.gather(words.row_limits(), redo)).flat_values
+        word_start, word_end, word_exact = (
+            tf.tensor_scatter_nd_update(c.flat_values, at[:, None],
+                                        tf.ragged.boolean_mask(tf.concat([f, r], axis=1), mask).flat_values)
+            for f, r, c in zip(fine[1:], redone[1:], coarse))
+        flat = words.flat_values
+        too_long = tf.strings.length(flat, unit="UTF8_CHAR") > self.max_chars_per_word
+        ids, starts, ends = self._wordpiece.tokenize_with_offsets(tf.where(too_long, tf.constant(UNK), flat))
+        rows = ids.value_rowids()
+        exact = tf.gather(tf.logical_and(word_exact, tf.logical_not(too_long)), rows)
+        word_start, word_end = tf.gather(word_start, rows), tf.gather(word_end, rows)
+        starts = tf.where(exact, word_start + starts.flat_values, word_start)
+        ends = tf.where(exact, word_start + ends.flat_values, word_end)
+
+        def nest(values: tf.Tensor) -> tf.RaggedTensor:  # all pieces → [batch, chunks, words, pieces] → [batch, tokens]
+            return chunks.with_flat_values(words.with_flat_values(ids.with_flat_values(values))).merge_dims(1, 3)
+
+        return nest(ids.flat_values), nest(starts), nest(ends)
+
     def tokenize_words(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
         """Given words `[batch, words]` (CoNLL, say) to `[batch, words, pieces]`.
 

@@ -3,27 +3,25 @@ of `TrainingConfig`, writing a run directory that `evaluate` and `export` read b
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from pathlib import Path
 from typing import Optional
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tfpipe.config import Config
 from tfpipe.config.atomic import atomic_path, copy_file_atomic, write_json_atomic
-from tfpipe.data.pipelines import finetune_dataset, with_ignore_weights
-from tfpipe.data.windows import window_records
+from tfpipe.config.tasks import get_task
 from tfpipe.models import keras_compat
 from tfpipe.models.backbone import build_encoder, resolve_dimensions
-from tfpipe.models.run_loader import build_head, load_run
+from tfpipe.models.run_loader import load_run
 from tfpipe.text.labels import LabelVocab
 from tfpipe.text.readers import ErrorLog, read_records
 from tfpipe.text.tokenizer import WordPieceTokenizer
 from tfpipe.training.callbacks import build_callbacks
-from tfpipe.training.losses import SparseCrossEntropy
 from tfpipe.training.optimizers import build_optimizer
 from tfpipe.training.precision import set_policy
 from tfpipe.training.resume import fit_resumable
@@ -98,37 +96,36 @@ def _read(path: str, config: Config, labels: Optional[set], reading: dict, role:
 def _dataset(records, tokenizer, labels, config, training, repeat=False):
     # Keras reduces a first batch across workers before training, so every worker must see the same shapes.
     fixed = config.training.strategy == "multi_worker"
-    ds = finetune_dataset(records, tokenizer, config.task, labels, config.pipeline, training, repeat, fixed)
-    return with_ignore_weights(ds) if config.task == "token-classification" else ds
+    return get_task(config.task).dataset(records, tokenizer, labels, config.pipeline, training, repeat, fixed)
 
 
 def _compile(model, config: Config, labels: Optional[LabelVocab], total_steps: int) -> None:
     training = config.training
-    if config.task == "regression":
-        loss, metrics, weighted = keras.losses.MeanSquaredError(), [keras.metrics.MeanAbsoluteError("mae")], None
-    else:
-        loss = SparseCrossEntropy(len(labels), training.label_smoothing)
-        accuracy = keras.metrics.SparseCategoricalAccuracy("accuracy")
-        metrics, weighted = ([], [accuracy]) if config.task == "token-classification" else ([accuracy], None)
-    model.compile(optimizer=build_optimizer(training, total_steps), loss=loss, metrics=metrics,
-                  weighted_metrics=weighted, jit_compile=training.jit_compile,
-                  steps_per_execution=training.steps_per_execution)
-
-
-def _class_weights(records, labels: LabelVocab, config: Config) -> Optional[dict]:
-    if config.training.class_weights != "balanced" or config.task != "classification":
-        return None
-    counts = np.bincount([labels.id(r.label) for r in records], minlength=len(labels))
-    return {i: len(records) / (len(labels) * c) if c else 0.0 for i, c in enumerate(counts)}
+    model.compile(optimizer=build_optimizer(training, total_steps), **get_task(config.task).compile_args(
+        labels, training), jit_compile=training.jit_compile, steps_per_execution=training.steps_per_execution)
 
 
 def finetune(
     config: Config, train_path: str, validation_path: Optional[str], output_dir: str | Path, verbose: int = 2,
 ) -> dict:
-    """Trains, keeps the best weights on the validation metric, evaluates, and returns the validation metrics."""
+    """Trains, keeps the best weights on the validation metric, evaluates, and returns the validation metrics.
+
+    `config` is not changed (the run's own copy, with the resolved model dimensions, goes to `config.yaml`), and
+    the global Keras dtype policy is put back as it was when training ends.
+    """
+    previous_policy = keras.mixed_precision.global_policy()
+    try:
+        return _finetune(copy.deepcopy(config), train_path, validation_path, output_dir, verbose)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _finetune(config: Config, train_path: str, validation_path: Optional[str], output_dir: str | Path,
+              verbose: int) -> dict:
     from tfpipe.training.evaluate import evaluate_records
 
     run = Path(output_dir)
+    task = get_task(config.task)
     policy = configure_runtime(config)
     strategy = build_strategy(config.training.strategy)
     chief = is_chief()
@@ -136,9 +133,8 @@ def finetune(
     train_records = _read(train_path, config, None, reading, "train")
     if not train_records:
         raise ValueError(f"{train_path}: no training records")
-    labels = LabelVocab.from_records(train_records) if config.task != "regression" else None
-    closed = (labels.entity_types() if config.task == "token-classification" else set(labels.labels)) \
-        if labels else None
+    labels = task.labels_from_records(train_records)
+    closed = task.closed_labels(labels)
     validation_records = _read(validation_path, config, closed, reading, "validation") if validation_path else []
     with strategy.scope():
         encoder, tokenizer, resolved = encoder_and_tokenizer(config)
@@ -146,13 +142,12 @@ def finetune(
         if config.pipeline.max_seq_length > resolved.max_sequence_length:
             raise ValueError(f"pipeline.max_seq_length={config.pipeline.max_seq_length} is longer than the model's "
                              f"max_sequence_length={resolved.max_sequence_length}; lower --max-seq-length")
-        model = build_head(config.task, encoder, labels, resolved.head_dropout, resolved.pooling)
+        model = task.build_model(encoder, labels, resolved.head_dropout, resolved.pooling)
         model.fgm_epsilon = config.training.fgm_epsilon
         apply_freezing(model, config)
-    if config.task == "token-classification":
-        train_records, _ = window_records(train_records, tokenizer, config.pipeline.max_seq_length)
+    train_records = task.prepare(train_records, tokenizer, config.pipeline.max_seq_length)
     batch = config.pipeline.batch_size
-    steps_per_epoch = math.ceil(len(train_records) / batch)
+    steps_per_epoch = math.ceil(task.examples_per_epoch(train_records, tokenizer, config.pipeline) / batch)
     total_steps = steps_per_epoch * config.training.epochs
     if config.training.steps:
         total_steps = config.training.steps
@@ -164,12 +159,10 @@ def finetune(
     train = _dataset(train_records, tokenizer, labels, config, True, repeat=True)
     validation = None
     if validation_records:
-        windows = validation_records
-        if config.task == "token-classification":
-            windows, _ = window_records(validation_records, tokenizer, config.pipeline.max_seq_length)
+        windows = task.prepare(validation_records, tokenizer, config.pipeline.max_seq_length)
         validation = _dataset(windows, tokenizer, labels, config, False)
-    monitor = ("val_loss" if config.task == "regression" else "val_accuracy") if validation else None
-    mode = "min" if config.task == "regression" else "max"
+    monitor, mode = task.monitor
+    monitor = monitor if validation else None
     log = RunLog(run / "logs") if chief else None
     if log is not None:
         log.start(config_hparams(config, train=train_path, validation=validation_path), model, train.element_spec[0])
@@ -177,7 +170,8 @@ def finetune(
         model, train, steps_per_epoch, config.training.epochs, run / "backup",
         total_steps=config.training.steps, validation_data=validation,
         callbacks=build_callbacks(run, config.training, monitor, mode, chief, batch_size=batch),
-        class_weight=_class_weights(train_records, labels, config) if labels else None, verbose=verbose)
+        class_weight=task.class_weights(train_records, labels, config.training) if labels else None,
+        verbose=verbose)
     steps_done = keras_compat.optimizer_steps(model.optimizer)
     if not chief:  # other workers keep their (identical) weights in a scratch folder of their own
         with atomic_path(worker_dir(run) / "model.weights.h5") as weights:
@@ -204,7 +198,8 @@ def finetune(
                                    step=steps_done)
         shown = validation_records[: config.training.projector_examples]
         if shown:
-            write_projector(run / "logs", cls_embeddings(final.model.encoder, tokenizer, config, shown), shown)
+            write_projector(run / "logs", cls_embeddings(final.model.encoder, tokenizer, config, shown), shown,
+                            config.task)
     log.finish(metrics, steps_done)
     write_json_atomic(run / "metrics.json", {**metrics, "training": summary, "data": reading}, default=float)
     return {**metrics, "training": summary, "data": reading}

@@ -23,10 +23,9 @@ from tensorboard.plugins.hparams import summary as hparams_summary
 
 from tfpipe.config import Config
 from tfpipe.config.atomic import write_text_atomic
+from tfpipe.config.tasks import get_task
 from tfpipe.data.pipelines import finetune_dataset
 from tfpipe.models.backbone import encode
-from tfpipe.text.labels import LabelVocab
-from tfpipe.text.readers import Record, TokenRecord
 from tfpipe.text.tokenizer import WordPieceTokenizer
 
 HPARAM_SECTIONS = ("model", "tokenizer", "pipeline", "training")  # what shapes a model; readers and spaCy don't
@@ -135,59 +134,11 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows])
 
 
-def _entities(words: Sequence[str], tags: Sequence[str]) -> str:
-    return " ".join(f"{w}/{t}" for w, t in zip(words, tags) if t != "O") or "—"
-
-
-def prediction_tables(task: str, records: Sequence[Record | TokenRecord], predicted: dict,
-                      labels: Optional[LabelVocab], gold_known: bool, rows: int = TABLE_ROWS) -> dict[str, str]:
-    """`predictions/samples` (the first `rows` records) and, with gold labels, `predictions/worst_errors`: the most
-    confident wrong classes, the largest regression errors, or the sentences with the most wrong tags."""
-    def line(i: int) -> int:
-        return records[i].line or i + 1
-
-    if task == "token-classification":
-        tags = predicted["tags"]
-        samples = [[line(i), " ".join(r.words), _entities(r.words, r.tags) if gold_known else "",
-                    _entities(r.words, tags[i])] for i, r in enumerate(records[:rows])]
-        tables = {"predictions/samples": markdown_table(["line", "words", "gold", "predicted"], samples)}
-        if gold_known:
-            wrong = [(sum(g != p for g, p in zip(r.tags, tags[i])), i) for i, r in enumerate(records)]
-            worst = sorted((w for w in wrong if w[0]), key=lambda w: (-w[0], w[1]))[:rows]
-            tables["predictions/worst_errors"] = markdown_table(["line", "wrong tags", "words", "gold → predicted"], [
-                [line(i), n, " ".join(records[i].words),
-                 ", ".join(f"{w}: {g}→{p}" for w, g, p in zip(records[i].words, records[i].tags, tags[i]) if g != p)]
-                for n, i in worst])
-        return tables
-
-    def text(r: Record) -> str:
-        return r.text if r.text_pair is None else f"{r.text} ‖ {r.text_pair}"
-
-    if task == "regression":
-        values = np.asarray(predicted["values"], float)
-        samples = [[line(i), text(r), r.label if gold_known else "", f"{values[i]:.4g}"]
-                   for i, r in enumerate(records[:rows])]
-        tables = {"predictions/samples": markdown_table(["line", "text", "gold", "predicted"], samples)}
-        if gold_known:
-            errors = np.abs(values - np.asarray([float(r.label) for r in records]))
-            tables["predictions/worst_errors"] = markdown_table(["line", "text", "gold", "predicted", "|error|"], [
-                [line(i), text(records[i]), records[i].label, f"{values[i]:.4g}", f"{errors[i]:.4g}"]
-                for i in np.argsort(-errors, kind="stable")[:rows]])
-        return tables
-
-    ids, probabilities = predicted["ids"], predicted["probabilities"]
-    samples = [[line(i), text(r), r.label if gold_known else "", labels.labels[ids[i]],
-                f"{probabilities[i, ids[i]]:.3f}"] for i, r in enumerate(records[:rows])]
-    tables = {"predictions/samples": markdown_table(["line", "text", "gold", "predicted", "p(predicted)"], samples)}
-    if gold_known:
-        gold = np.asarray([labels.id(r.label) for r in records])
-        wrong = np.flatnonzero(gold != ids)
-        worst = wrong[np.argsort(-probabilities[wrong, ids[wrong]], kind="stable")][:rows]
-        tables["predictions/worst_errors"] = markdown_table(
-            ["line", "text", "gold", "predicted", "p(predicted)", "p(gold)"],
-            [[line(i), text(records[i]), records[i].label, labels.labels[ids[i]], f"{probabilities[i, ids[i]]:.3f}",
-              f"{probabilities[i, gold[i]]:.3f}"] for i in worst])
-    return tables
+def prediction_tables(task: str, records: Sequence[Any], predicted: dict, labels: Any, gold_known: bool,
+                      rows: int = TABLE_ROWS) -> dict[str, str]:
+    """`predictions/samples` (the first `rows` records) and, with gold labels, `predictions/worst_errors`, as the
+    task draws them (the most confident wrong classes, the largest regression errors, the most wrong tags...)."""
+    return get_task(task).prediction_tables(records, predicted, labels, gold_known, rows)
 
 
 def write_text(logdir: str | Path, tables: dict[str, str], step: int) -> None:
@@ -202,10 +153,9 @@ def write_text(logdir: str | Path, tables: dict[str, str], step: int) -> None:
 # --- Projector: [CLS] embeddings ------------------------------------------------------------------------------
 
 def cls_embeddings(encoder, tokenizer: WordPieceTokenizer, config: Config,
-                   records: Sequence[Record | TokenRecord]) -> np.ndarray:
+                   records: Sequence[Any]) -> np.ndarray:
     """The encoder's last-layer [CLS] vector of each record, in order (a tagging sentence: its words as text)."""
-    texts = [Record(" ".join(r.words)) if isinstance(r, TokenRecord) else dataclasses.replace(r, label=None)
-             for r in records]
+    texts = get_task(config.task).as_texts(records)
     # No buckets: they regroup examples, and the vectors must line up with the metadata rows.
     pipeline = dataclasses.replace(config.pipeline, cache=False, bucket_boundaries=[])
     ds = finetune_dataset(texts, tokenizer, "classification", None, pipeline)
@@ -214,20 +164,14 @@ def cls_embeddings(encoder, tokenizer: WordPieceTokenizer, config: Config,
     return np.concatenate([np.asarray(first(features), np.float32) for features in ds])
 
 
-def _label(record: Record | TokenRecord) -> str:
-    if isinstance(record, TokenRecord):  # the entity types the sentence holds
-        return " ".join(sorted({t.split("-", 1)[-1] for t in record.tags or [] if t != "O"})) or "O"
-    return "" if record.label is None else str(record.label)
-
-
-def write_projector(logs_dir: str | Path, vectors: np.ndarray, records: Sequence[Record | TokenRecord]) -> Path:
-    """`vectors` as a checkpointed variable, `metadata.tsv` (label, text per row) and `projector_config.pbtxt` in
-    `logs_dir`, where TensorBoard's Projector finds them."""
+def write_projector(logs_dir: str | Path, vectors: np.ndarray, records: Sequence[Any], task: str) -> Path:
+    """`vectors` as a checkpointed variable, `metadata.tsv` (label, text per row: the task's `projector_label` and
+    `as_texts`) and `projector_config.pbtxt` in `logs_dir`, where TensorBoard's Projector finds them."""
     logs_dir = Path(logs_dir)
     logs_dir.mkdir(parents=True, exist_ok=True)
-    rows = ["label\ttext"] + [
-        f"{_flat(_label(r), 80)}\t{_flat(' '.join(r.words) if isinstance(r, TokenRecord) else r.text)}"
-        for r in records]
+    spec = get_task(task)
+    rows = ["label\ttext"] + [f"{_flat(spec.projector_label(r), 80)}\t{_flat(t.text)}"
+                              for r, t in zip(records, spec.as_texts(records))]
     write_text_atomic(logs_dir / METADATA, "\n".join(rows) + "\n")
     tf.train.Checkpoint(**{EMBEDDING: tf.Variable(vectors, name=EMBEDDING)}).save(str(logs_dir / "embedding.ckpt"))
     config = projector.ProjectorConfig()

@@ -19,6 +19,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from tfpipe.config import Config, from_dict
+from tfpipe.config.tasks import get_task
 from tfpipe.export.convert.runtime import ConvertedModel, Encoder, read_export_metadata
 from tfpipe.export.layout import WARMUP_PATH
 from tfpipe.export.samples import EDGE_CASES
@@ -134,46 +135,27 @@ def read_labelled(path: str | Path, export_dir: str | Path) -> list[Record | Tok
     return records
 
 
-def _predict_all(signature, records: list, pair: bool, batch_size: int = 32) -> dict[str, np.ndarray]:
+def _predict_all(signature, records: list, pair: bool, task: str, batch_size: int = 32) -> dict[str, np.ndarray]:
     parts: dict[str, list] = {}
+    texts = get_task(task).as_texts(records)
     for start in range(0, len(records), batch_size):
-        chunk = records[start:start + batch_size]
-        texts = [r.text if isinstance(r, Record) else " ".join(r.words) for r in chunk]
-        inputs = _text_inputs(texts, [r.text_pair or "" for r in chunk] if pair else None)
+        chunk = texts[start:start + batch_size]
+        inputs = _text_inputs([r.text for r in chunk], [r.text_pair or "" for r in chunk] if pair else None)
         for key, value in signature(**inputs).items():
             parts.setdefault(key, []).append(value.numpy())
     return {k: np.concatenate(v) if v[0].ndim == 1 else v for k, v in parts.items()}
-
-
-def _score(outputs: dict, records: list, task: str) -> tuple[str, float]:
-    if task == "regression":
-        gold = np.array([float(r.label) for r in records])
-        return "mean_abs_error", float(np.mean(np.abs(outputs["predictions"] - gold)))
-    if task == "token-classification":
-        right = total = 0
-        for words, tags, record in zip(_rows(outputs["words"]), _rows(outputs["tags"]), records):
-            if len(words) == len(record.words):  # words the model split as the file did
-                right += sum(t == g for t, g in zip(tags, record.tags))
-                total += len(record.words)
-        return "word_tag_accuracy", right / max(total, 1)
-    predicted = [s.decode("utf-8") for s in outputs["labels"]]
-    return "accuracy", float(np.mean([p == r.label for p, r in zip(predicted, records)]))
-
-
-def _rows(batches: list[np.ndarray]) -> list[list[str]]:
-    return [[w.decode("utf-8") for w in row if w] for batch in batches for row in batch]
 
 
 def accuracy(saved: Any, model: ConvertedModel, records: list, export_dir: str | Path) -> dict[str, Any]:
     """The SavedModel's and the converted model's score on a labelled file (raw text through serving_default)."""
     metadata = read_export_metadata(export_dir)
     task, pair = metadata["task"], bool(metadata.get("text_pair"))
-    if task == "token-classification":
-        records = [r for r in records if r.tags]
-    metric, base = _score(_predict_all(saved.signatures["serving_default"], records, pair), records, task)
-    _, converted = _score(_predict_all(model.signatures["serving_default"], records, pair), records, task)
-    # How much worse the converted model is: accuracy points, or the rise in mean absolute error.
-    drop = converted - base if metric == "mean_abs_error" else (base - converted) * 100
+    spec = get_task(task)
+    records = [r for r in records if spec.has_gold([r])]
+    metric, base = spec.score_outputs(_predict_all(saved.signatures["serving_default"], records, pair, task), records)
+    _, converted = spec.score_outputs(_predict_all(model.signatures["serving_default"], records, pair, task), records)
+    # How much worse the converted model is: accuracy points, or the rise in an error (lower is better).
+    drop = converted - base if metric.endswith("error") else (base - converted) * 100
     return {"metric": metric, "records": len(records), "savedmodel": base, "converted": converted, "drop": drop}
 
 
