@@ -86,8 +86,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "squad")
     parser.add_argument("--train-questions", type=int, default=1200)
+    parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
     parser.add_argument("--skip-anchor", action="store_true", help="tfpipe only (no transformers venv)")
     args = parser.parse_args()
+    SETTINGS["epochs"] = args.epochs
     args.out.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "make_squad_conll.py"), "--conll-dir",
                     str(SHARED / "data" / "conll2003"), "--output-dir", str(args.out / "data")], check=True)

@@ -98,16 +98,19 @@ def convert_export(
     if optimize and to != "onnx":
         raise ValueError("--optimize is for --to onnx (OpenVINO optimizes when it compiles)")
     export_metadata = _check_export(export_dir)
+    if to == "openvino":
+        openvino_export.inference_precision(precision)  # a CPU without bf16: exit 2 before any work
     final = Path(output) if output else default_output(export_dir, to, precision, optimize)
     if final.exists() and not overwrite:
         raise FileExistsError(f"{final}: already exists; pass --overwrite to replace it")
     for stale in remove_stale(final.parent):  # what killed conversions left (a model's worth each)
         log(f"removed {stale}: the unfinished conversion of a process that has ended")
     with atomic_directory(final, replace=overwrite) as temporary:  # a failed check keeps nothing
-        manifest = _convert(export_dir, export_metadata, to, temporary, precision, optimize, opset,
+        saved = tf.saved_model.load(str(export_dir))  # once: converted from, then compared with
+        manifest = _convert(export_dir, saved, export_metadata, to, temporary, precision, optimize, opset,
                             calibration_data, log)
         write_manifest(temporary, manifest)
-        manifest.update(_verify(export_dir, temporary, manifest, eval_data, min_agreement, max_accuracy_drop,
+        manifest.update(_verify(export_dir, saved, temporary, manifest, eval_data, min_agreement, max_accuracy_drop,
                                 timing_repeats, log))
         manifest["verified"] = True
         write_manifest(temporary, manifest)
@@ -115,7 +118,7 @@ def convert_export(
     return ConversionResult(final, manifest)
 
 
-def _convert(export_dir: Path, export_metadata: dict, to: str, folder: Path, precision: str, optimize: bool,
+def _convert(export_dir: Path, saved: Any, export_metadata: dict, to: str, folder: Path, precision: str, optimize: bool,
              opset: int, calibration_data, log) -> dict[str, Any]:
     started = time.monotonic()
     inference_precision = None
@@ -124,7 +127,7 @@ def _convert(export_dir: Path, export_metadata: dict, to: str, folder: Path, pre
         inference_precision = openvino_export.inference_precision(precision)
     onnx_path = folder / "model.onnx"
     log(f"converting {export_dir} (predict_ids signature) to ONNX opset {opset}")
-    described = saved_model_to_onnx(export_dir, onnx_path, opset)
+    described = saved_model_to_onnx(export_dir, onnx_path, opset, loaded=saved)
     if to == "onnx" and optimize:
         log("optimizing the ONNX graph (onnxruntime transformer optimizer)")
         optimize_onnx(onnx_path, onnx_path)
@@ -151,10 +154,9 @@ def _convert(export_dir: Path, export_metadata: dict, to: str, folder: Path, pre
             "conversion_seconds": round(time.monotonic() - started, 2), "versions": _versions(), "verified": False}
 
 
-def _verify(export_dir: Path, folder: Path, manifest: dict, eval_data, min_agreement, max_accuracy_drop: float,
-            timing_repeats: int, log) -> dict[str, Any]:
+def _verify(export_dir: Path, saved: Any, folder: Path, manifest: dict, eval_data, min_agreement,
+            max_accuracy_drop: float, timing_repeats: int, log) -> dict[str, Any]:
     """Parity (and accuracy, timing) of the converted model against the SavedModel; raises ConversionCheckError."""
-    saved = tf.saved_model.load(str(export_dir))
     model = ConvertedModel(export_dir, folder)
     texts, pairs = check.sample_texts(export_dir)
     figures = check.parity(saved, model, texts, pairs)

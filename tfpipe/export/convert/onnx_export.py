@@ -43,9 +43,10 @@ def _register_erfc(tf2onnx) -> None:
     _registered = True
 
 
-def encoder_function(export_dir: str | Path):
-    """The export's token-id signature as a `tf.function` with keyword inputs, and its input specs."""
-    loaded = tf.saved_model.load(str(export_dir))
+def encoder_function(export_dir: str | Path, loaded: Any = None):
+    """The export's token-id signature as a `tf.function` with keyword inputs, and its input specs (`loaded`: the
+    SavedModel already loaded, else it is loaded here)."""
+    loaded = loaded if loaded is not None else tf.saved_model.load(str(export_dir))
     if ENCODER_SIGNATURE not in loaded.signatures:
         raise ValueError(f"{export_dir}: no {ENCODER_SIGNATURE!r} signature (found {sorted(loaded.signatures)}); "
                          "re-export the run with this tfpipe")
@@ -59,13 +60,15 @@ def encoder_function(export_dir: str | Path):
     return loaded, encoder, [specs[name] for name in MODEL_INPUTS]
 
 
-def saved_model_to_onnx(export_dir: str | Path, output: str | Path, opset: int = DEFAULT_OPSET) -> dict[str, Any]:
-    """Writes the export's encoder as ONNX to `output`; returns its input/output descriptions."""
+def saved_model_to_onnx(export_dir: str | Path, output: str | Path, opset: int = DEFAULT_OPSET,
+                        loaded: Any = None) -> dict[str, Any]:
+    """Writes the export's encoder as ONNX to `output`; returns its input/output descriptions. `loaded` is the
+    SavedModel when the caller has it loaded already (a BERT export takes seconds to load)."""
     tf2onnx = require("tf2onnx", "ONNX conversion", "onnx")
     require("onnx", "ONNX conversion", "onnx")
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     _register_erfc(tf2onnx)
-    _loaded, encoder, specs = encoder_function(export_dir)  # the loaded object must outlive the conversion
+    _loaded, encoder, specs = encoder_function(export_dir, loaded)  # the loaded object must outlive the conversion
     names = list(encoder.get_concrete_function(*specs).structured_outputs)
     model, _ = tf2onnx.convert.from_function(encoder, input_signature=specs, opset=opset)
     # tf2onnx names outputs after graph tensors; give them the signature's aliases.

@@ -142,16 +142,21 @@ def _string(obj: dict, key: str, required: bool = True) -> str:
         if required:
             raise _Bad(f"missing {key!r}; keys present: {', '.join(sorted(obj)) or 'none'}", "missing field")
         return ""
-    value = obj[key]
-    if value is None:
-        raise _Bad(f"{key!r} is null", "null value")
-    if not isinstance(value, str):
-        raise _Bad(f"{key!r} must be a string, got {type(value).__name__}", "wrong type")
-    problem = string_problem(value)
-    if problem:
-        raise _Bad(f"{key!r} has {problem}", "encoding")
+    value = _text_value(obj[key], repr(key))
     if required and not value.strip():
         raise _Bad(f"{key!r} is empty", "empty text")
+    return value
+
+
+def _text_value(value: Any, at: str) -> str:
+    """`value` as usable text, or the error naming the field `at`: null, not a string, NUL or lone surrogates."""
+    if value is None:
+        raise _Bad(f"{at} is null", "null value")
+    if not isinstance(value, str):
+        raise _Bad(f"{at} must be a string, got {type(value).__name__}", "wrong type")
+    problem = string_problem(value)
+    if problem:
+        raise _Bad(f"{at} has {problem}", "encoding")
     return value
 
 
@@ -175,13 +180,7 @@ def _where_found(context: str, text: str, start: int) -> str:
 
 def _answer(context: str, text: Any, start: Any, text_at: str, start_at: str) -> Answer:
     """One checked answer; `text_at`/`start_at` name its fields in errors (`answers[0].text`)."""
-    if text is None:
-        raise _Bad(f"{text_at} is null", "null value")
-    if not isinstance(text, str):
-        raise _Bad(f"{text_at} must be a string, got {type(text).__name__}", "wrong type")
-    problem = string_problem(text)
-    if problem:
-        raise _Bad(f"{text_at} has {problem}", "encoding")
+    text = _text_value(text, text_at)
     if not text.strip():
         raise _Bad(f"{text_at} is empty", "empty answer")
     if start is None:
