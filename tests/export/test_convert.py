@@ -106,6 +106,9 @@ def test_a_failed_check_keeps_nothing(converted_exports, monkeypatch, tmp_path):
     output = tmp_path / "strict"
     with pytest.raises(ConversionCheckError, match="agree on"):
         convert_export(version, "onnx", output, min_agreement=1.01, timing_repeats=0, log=lambda _: None)
+    with pytest.raises(ConversionCheckError, match="agree on"):  # a model file: neither it nor its manifest
+        convert_export(version, "onnx", tmp_path / "m.onnx", min_agreement=1.01, timing_repeats=0,
+                       log=lambda _: None)
     monkeypatch.setattr(check, "FP32_TOLERANCE", -1.0)
     with pytest.raises(ConversionCheckError, match="max abs diff"):
         convert_export(version, "openvino", output, timing_repeats=0, log=lambda _: None)
@@ -123,6 +126,28 @@ def test_cli_writes_a_manifest_and_never_overwrites(converted_exports, tmp_path,
     assert read_manifest(output)["optimized"] is True
     assert main(args) == 1
     assert "already exists" in capsys.readouterr().err
+
+
+def test_output_file_keeps_just_the_checked_onnx_model_and_its_manifest(converted_exports, tmp_path):
+    import onnxruntime
+
+    _, _, version = converted_exports("classification")
+    target = tmp_path / "encoder.onnx"
+    result = convert_export(version, "onnx", target, timing_repeats=0, log=lambda _: None)
+    assert result.path == target
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["encoder.onnx", "encoder.onnx.manifest.json"]
+    manifest = json.loads((tmp_path / "encoder.onnx.manifest.json").read_text())
+    assert manifest["verified"] is True and manifest["model_file"] == "encoder.onnx"
+    assert manifest["parity"]["max_abs_diff"] <= 1e-4
+    ids = np.array([[2, 5, 6, 3]], np.int32)
+    feed = {"input_word_ids": ids, "input_mask": np.ones_like(ids), "input_type_ids": np.zeros_like(ids)}
+    session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
+    expected = tf.saved_model.load(str(version)).signatures["predict_ids"](**{k: tf.constant(v) for k, v in
+                                                                             feed.items()})
+    np.testing.assert_allclose(got["logits"], expected["logits"].numpy(), atol=1e-4)
+    with pytest.raises(FileExistsError):  # never overwritten without --overwrite
+        convert_export(version, "onnx", target, timing_repeats=0, log=lambda _: None)
 
 
 def _one_line_error(capsys, args: list[str]) -> str:

@@ -20,7 +20,8 @@ TARGETS = ("onnx", "openvino", "tensorrt", "tf-trt", "triton")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", required=True, choices=TARGETS, help="what to convert to")
     parser.add_argument("--export-dir", metavar="BASE/NAME/VERSION", help="a version folder from tfpipe export")
-    parser.add_argument("--output", help="the conversion folder (default EXPORT_DIR/accelerated/<variant>); "
+    parser.add_argument("--output", help="the conversion folder (default EXPORT_DIR/accelerated/<variant>); onnx: "
+                                         "a FILE.onnx path keeps just the model (+ FILE.onnx.manifest.json); "
                                          "tensorrt: the .plan file; triton: the repository folder (required)")
     parser.add_argument("--precision", help="onnx: fp32|int8; openvino: fp32|bf16|int8; tensorrt: fp32|fp16|int8; "
                                             "tf-trt: fp32|fp16 (default fp32)")

@@ -10,6 +10,7 @@ Examples:
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from importlib import metadata as package_metadata
@@ -18,7 +19,13 @@ from typing import Any, Callable, Optional
 
 import tensorflow as tf
 
-from tfpipe.config.atomic import atomic_directory, remove_stale
+from tfpipe.config.atomic import (
+    atomic_directory,
+    copy_file_atomic,
+    remove_stale,
+    temporary_name,
+    write_json_atomic,
+)
 from tfpipe.config.tasks import get_task
 from tfpipe.export.convert import check, onnx_export, openvino_export
 from tfpipe.export.convert.errors import ConversionCheckError
@@ -78,7 +85,9 @@ def convert_export(
     Args:
         export_dir: a version folder written by `tfpipe export`.
         to: `onnx` or `openvino`.
-        output: the conversion folder (default `EXPORT_DIR/accelerated/<format>-<precision>[-optimized]`).
+        output: the conversion folder (default `EXPORT_DIR/accelerated/<format>-<precision>[-optimized]`); for
+            `onnx`, a path ending in `.onnx` is the model file itself, checked the same way, with its manifest
+            beside it as `FILE.manifest.json` (`tfpipe serve --backend` reads conversion folders, not files).
         precision: onnx: fp32 | int8 (dynamic quantization); openvino: fp32 | bf16 | int8 (NNCF, calibrated).
         optimize: ONNX only: run onnxruntime's transformer graph optimizer.
         opset: the ONNX opset.
@@ -103,8 +112,12 @@ def convert_export(
     final = Path(output) if output else default_output(export_dir, to, precision, optimize)
     if final.exists() and not overwrite:
         raise FileExistsError(f"{final}: already exists; pass --overwrite to replace it")
+    final.parent.mkdir(parents=True, exist_ok=True)
     for stale in remove_stale(final.parent):  # what killed conversions left (a model's worth each)
         log(f"removed {stale}: the unfinished conversion of a process that has ended")
+    if to == "onnx" and final.suffix.lower() == ".onnx":
+        return _convert_to_file(export_dir, export_metadata, final, precision, optimize, opset, eval_data,
+                                min_agreement, max_accuracy_drop, timing_repeats, log)
     with atomic_directory(final, replace=overwrite) as temporary:  # a failed check keeps nothing
         saved = tf.saved_model.load(str(export_dir))  # once: converted from, then compared with
         manifest = _convert(export_dir, saved, export_metadata, to, temporary, precision, optimize, opset,
@@ -114,6 +127,28 @@ def convert_export(
                                 timing_repeats, log))
         manifest["verified"] = True
         write_manifest(temporary, manifest)
+    log(f"wrote {final}")
+    return ConversionResult(final, manifest)
+
+
+def _convert_to_file(export_dir: Path, export_metadata: dict, final: Path, precision: str, optimize: bool,
+                     opset: int, eval_data, min_agreement, max_accuracy_drop: float, timing_repeats: int,
+                     log) -> ConversionResult:
+    """`--output FILE.onnx`: converted and checked in a temporary folder beside the file, which keeps only the
+    model and `FILE.manifest.json` (each written whole); a failed check leaves neither."""
+    work = final.with_name(temporary_name(final.name))  # named so that a killed run's is removed by the next one
+    work.mkdir()
+    try:
+        saved = tf.saved_model.load(str(export_dir))
+        manifest = _convert(export_dir, saved, export_metadata, "onnx", work, precision, optimize, opset, None, log)
+        write_manifest(work, manifest)
+        manifest.update(_verify(export_dir, saved, work, manifest, eval_data, min_agreement, max_accuracy_drop,
+                                timing_repeats, log))
+        manifest.update(verified=True, model_file=final.name)
+        copy_file_atomic(work / MODEL_FILES["onnx"], final)
+        write_json_atomic(final.with_name(final.name + ".manifest.json"), manifest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     log(f"wrote {final}")
     return ConversionResult(final, manifest)
 
