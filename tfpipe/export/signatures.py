@@ -15,7 +15,7 @@ import tensorflow as tf
 from tfpipe.config.schemas import PipelineConfig
 from tfpipe.config.tasks import get_task
 from tfpipe.export.layout import CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD  # noqa: F401 (re-exported)
-from tfpipe.text.tokenizer import WordPieceTokenizer
+from tfpipe.text.tokenizer import MODEL_INPUTS, WordPieceTokenizer
 
 LogitsFn = Callable[[dict], tf.Tensor]
 
@@ -84,6 +84,16 @@ class SignatureFunctions:
             spec["text_pair"] = tf.io.FixedLenFeature([], tf.string)
         parsed = tf.io.parse_example(serialized, spec)
         return parsed["text"], parsed.get("text_pair")
+
+    def predict_ids(self, outputs: Callable[[tf.Tensor], dict]) -> tuple[Callable, list[tf.TensorSpec], str]:
+        """The `predict_ids` endpoint every task has: the three int32 model inputs → `outputs(logits)`."""
+
+        def predict_ids(input_word_ids, input_mask, input_type_ids):
+            return outputs(self.logits({"input_word_ids": input_word_ids, "input_mask": input_mask,
+                                        "input_type_ids": input_type_ids}))
+
+        return predict_ids, [tf.TensorSpec([None, None], tf.int32, name=name) for name in MODEL_INPUTS], \
+            PREDICT_METHOD
 
     # --- signatures -------------------------------------------------------------------------------------------
 

@@ -24,6 +24,11 @@ from typing import Any, ClassVar, Iterator, Mapping, Optional, Sequence
 from tfpipe.config.schemas import ReaderConfig
 
 
+def record_line(records: Sequence[Any], index: int) -> int:
+    """The line a record came from, for tables: its file line, else its 1-based position."""
+    return records[index].line or index + 1
+
+
 class Task:
     """Base class of tfpipe's tasks. Subclass it in one module, set `name`, override what differs, and register
     an instance with `tfpipe.config.tasks.register_task`.

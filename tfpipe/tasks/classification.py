@@ -8,11 +8,13 @@ Classify API through the `classify` signature.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Sequence
 
 from tfpipe.config.tasks import register_task
 from tfpipe.export.layout import CLASSIFY_METHOD
+from tfpipe.tasks.base import record_line
 from tfpipe.tasks.sequence import SequenceTask, record_text
 
 
@@ -91,8 +93,7 @@ class ClassificationTask(SequenceTask):
 
         from tfpipe.training.summaries import markdown_table
 
-        def line(i: int) -> int:
-            return records[i].line or i + 1
+        line = functools.partial(record_line, records)
 
         ids, probabilities = predicted["ids"], predicted["probabilities"]
         samples = [[line(i), record_text(r), r.label if gold_known else "", labels.labels[ids[i]],

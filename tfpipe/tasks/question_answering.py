@@ -201,22 +201,16 @@ class QuestionAnsweringTask(Task):
     def endpoints(self, functions) -> dict:
         import tensorflow as tf
 
-        from tfpipe.text.tokenizer import MODEL_INPUTS
-
         question = tf.TensorSpec([None], tf.string, name="question")
         context = tf.TensorSpec([None], tf.string, name="context")
 
         def serving_default(question, context):
             return answer_spans(functions.tokenizer, functions.logits, question, context, functions.pipeline)
 
-        def predict_ids(input_word_ids, input_mask, input_type_ids):  # one window per row: start/end logits
-            logits = functions.logits({"input_word_ids": input_word_ids, "input_mask": input_mask,
-                                       "input_type_ids": input_type_ids})
-            return {"start_logits": logits[..., 0], "end_logits": logits[..., 1]}
-
-        ids = [tf.TensorSpec([None, None], tf.int32, name=name) for name in MODEL_INPUTS]
         return {"serving_default": (serving_default, [question, context], PREDICT_METHOD),
-                "predict_ids": (predict_ids, ids, PREDICT_METHOD)}
+                # One window per row: its start and end logits.
+                "predict_ids": functions.predict_ids(
+                    lambda logits: {"start_logits": logits[..., 0], "end_logits": logits[..., 1]})}
 
     def truncation(self) -> str:
         return ("contexts longer than a window are read in windows of max_seq_length pieces starting every "

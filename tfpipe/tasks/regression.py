@@ -7,10 +7,12 @@ MSE/MAE and Pearson/Spearman correlation; the best checkpoint is the lowest vali
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from tfpipe.config.tasks import register_task
 from tfpipe.export.layout import REGRESS_METHOD
+from tfpipe.tasks.base import record_line
 from tfpipe.tasks.sequence import SequenceTask, record_text
 from tfpipe.text.readers import finite_number
 
@@ -75,8 +77,7 @@ class RegressionTask(SequenceTask):
 
         from tfpipe.training.summaries import markdown_table
 
-        def line(i: int) -> int:
-            return records[i].line or i + 1
+        line = functools.partial(record_line, records)
 
         values = np.asarray(predicted["values"], float)
         samples = [[line(i), record_text(r), r.label if gold_known else "", f"{values[i]:.4g}"]

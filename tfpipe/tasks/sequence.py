@@ -121,12 +121,10 @@ class SequenceTask(Task):
         """Signature name → (function, input signature, TF Serving method name), `serving_default` first."""
         import tensorflow as tf
 
-        from tfpipe.text.tokenizer import MODEL_INPUTS
 
         text = tf.TensorSpec([None], tf.string, name="text")
         pair = tf.TensorSpec([None], tf.string, name="text_pair")
         examples = tf.TensorSpec([None], tf.string, name="inputs")
-        ids = [tf.TensorSpec([None, None], tf.int32, name=name) for name in MODEL_INPUTS]
         out: dict = {}
         if functions.text_pair:
             out["serving_default"] = (lambda text, text_pair: self.text_outputs(functions, text, text_pair),
@@ -137,10 +135,5 @@ class SequenceTask(Task):
             out[self.example_signature] = (
                 lambda inputs: self.example_outputs(functions, functions.logits(
                     functions.encode(*functions.parse_examples(inputs)))), [examples], self.example_method)
-
-        def predict_ids(input_word_ids, input_mask, input_type_ids):
-            return self.id_outputs(functions, functions.logits({
-                "input_word_ids": input_word_ids, "input_mask": input_mask, "input_type_ids": input_type_ids}))
-
-        out["predict_ids"] = (predict_ids, ids, PREDICT_METHOD)
+        out["predict_ids"] = functions.predict_ids(lambda logits: self.id_outputs(functions, logits))
         return out

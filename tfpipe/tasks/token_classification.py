@@ -8,6 +8,7 @@ Exports take raw text, split it into words in-graph and answer `words`, `tags` a
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import Counter
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, Iterator, Optional, Sequence
 from tfpipe.config.schemas import ReaderConfig
 from tfpipe.config.tasks import register_task
 from tfpipe.export.layout import PREDICT_METHOD
-from tfpipe.tasks.base import Task
+from tfpipe.tasks.base import Task, record_line
 from tfpipe.tasks.sequence import texts_of
 
 
@@ -138,8 +139,7 @@ class TokenClassificationTask(Task):
     def prediction_tables(self, records, predicted, labels, gold_known, rows) -> dict[str, str]:
         from tfpipe.training.summaries import markdown_table
 
-        def line(i: int) -> int:
-            return records[i].line or i + 1
+        line = functools.partial(record_line, records)
 
         tags = predicted["tags"]
         samples = [[line(i), " ".join(r.words), _entities(r.words, r.tags) if gold_known else "",
@@ -160,7 +160,6 @@ class TokenClassificationTask(Task):
         import tensorflow as tf
 
         from tfpipe.export.tagging import tag_text
-        from tfpipe.text.tokenizer import MODEL_INPUTS
 
         def text_outputs(text, text_pair=None):
             return tag_text(functions.tokenizer, functions.logits, functions.label_strings(), text,
@@ -173,13 +172,7 @@ class TokenClassificationTask(Task):
             out["serving_default"] = (text_outputs, [text, pair], PREDICT_METHOD)
         else:
             out["serving_default"] = (lambda text: text_outputs(text), [text], PREDICT_METHOD)
-
-        def predict_ids(input_word_ids, input_mask, input_type_ids):
-            return {"logits": functions.logits({"input_word_ids": input_word_ids, "input_mask": input_mask,
-                                                "input_type_ids": input_type_ids})}
-
-        ids = [tf.TensorSpec([None, None], tf.int32, name=name) for name in MODEL_INPUTS]
-        out["predict_ids"] = (predict_ids, ids, PREDICT_METHOD)
+        out["predict_ids"] = functions.predict_ids(lambda logits: {"logits": logits})
         return out
 
     def truncation(self) -> str:
