@@ -189,6 +189,21 @@ def test_bf16_on_a_cpu_without_it_exits_2_before_any_work(converted_exports, cap
     assert not (version / "accelerated" / "openvino-bf16").exists()
 
 
+def test_bf16_on_a_cpu_with_it_is_checked_as_a_reduced_precision(converted_exports, tmp_path):
+    from tfpipe.export.convert.openvino_export import cpu_capabilities
+
+    if "BF16" not in cpu_capabilities():
+        pytest.skip("this CPU has no bf16 (AVX-512-BF16 or AMX)")
+    _, _, version = converted_exports("classification")
+    result = convert_export(version, "openvino", tmp_path / "bf16", precision="bf16", timing_repeats=1,
+                            log=lambda _: None)
+    manifest = read_manifest(result.path)
+    assert manifest["verified"] and manifest["inference_precision"] == "bf16"
+    # bf16 keeps 8 bits of mantissa: labels agree (the reduced-precision rule), logits only roughly.
+    assert manifest["parity"]["agreement"] >= 0.8 and 0 < manifest["parity"]["max_abs_diff"] < 0.5
+    assert manifest["graph_rewrites"]["layer_norm"] > 0
+
+
 def test_triton_repository_of_the_verified_conversions(converted_exports, tmp_path, capsys):
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2

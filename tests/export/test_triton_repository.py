@@ -141,7 +141,9 @@ def test_repository_holds_every_verified_variant(version_dir: Path, tmp_path: Pa
                                   run_onnx(original))
     import openvino as ov
 
-    compiled = ov.Core().compile_model(str(repository / "sentiment_openvino_fp32" / "1" / "model.xml"), "CPU")
+    # f32 named: on a CPU with bf16, OpenVINO's default inference precision is bf16.
+    compiled = ov.Core().compile_model(str(repository / "sentiment_openvino_fp32" / "1" / "model.xml"), "CPU",
+                                       {"INFERENCE_PRECISION_HINT": "f32"})
     np.testing.assert_allclose(compiled(feeds())[compiled.output("logits")], run_onnx(original), rtol=1e-5, atol=1e-6)
 
 

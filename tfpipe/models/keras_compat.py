@@ -9,6 +9,7 @@ import importlib
 import inspect
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Optional
 
 import keras
@@ -51,6 +52,14 @@ INTERNALS = (
              "records", instance=True),
     Internal("keras.callbacks.BackupAndRestore", "_last_batch_seen", "no public way to reset its step schedule "
              "at an epoch's end", instance=True),
+    Internal("keras.callbacks.BackupAndRestore", "_weights_path", "no public view of the backup's file names",
+             instance=True),
+    Internal("keras.callbacks.BackupAndRestore", "_training_metadata_path", "no public view of the backup's file "
+             "names", instance=True),
+    Internal("keras.callbacks.BackupAndRestore", "_prev_weights_path", "no public view of the backup's file names",
+             instance=True),
+    Internal("keras.callbacks.BackupAndRestore", "_prev_training_metadata_path", "no public view of the backup's "
+             "file names", instance=True),
     Internal("keras.callbacks.EarlyStopping", "_set_monitor_op", "monitor_op is set lazily, on a first epoch"),
     Internal("keras.callbacks.EarlyStopping", "_is_improvement", "no public 'is this value better than best'"),
     Internal("keras.callbacks.ModelCheckpoint", "_set_monitor_op", "monitor_op is set lazily, on a first epoch"),
@@ -192,6 +201,15 @@ def is_improvement(callback: keras.callbacks.Callback, value: float, reference: 
 def save_backup(backup: keras.callbacks.BackupAndRestore) -> None:
     """Writes a BackupAndRestore's backup now (weights, optimizer state and the epoch it records)."""
     _get(backup, "_save_model")()
+
+
+def backup_files(backup: keras.callbacks.BackupAndRestore | str | Path) -> tuple[Path, Path, Path, Path]:
+    """A BackupAndRestore's files (or those of one backing up to the folder `backup`): the weights, the training
+    metadata, and the previous copies of both that `double_checkpoint` keeps."""
+    if not isinstance(backup, keras.callbacks.BackupAndRestore):
+        backup = keras.callbacks.BackupAndRestore(str(backup))  # names its files, touches none
+    return (Path(_get(backup, "_weights_path")), Path(_get(backup, "_training_metadata_path")),
+            Path(_get(backup, "_prev_weights_path")), Path(_get(backup, "_prev_training_metadata_path")))
 
 
 def backup_due(backup: keras.callbacks.BackupAndRestore, batch: int) -> bool:

@@ -36,6 +36,7 @@ class _Task:
     size: int
     key: tuple
     done: threading.Event = field(default_factory=threading.Event)
+    enqueued: float = field(default_factory=time.monotonic)
     outputs: dict[str, np.ndarray] | None = None
     error: BaseException | None = None
 
@@ -62,6 +63,8 @@ class Batcher:
             with its first element.
         enable_large_batch_splitting: split requests bigger than `max_execution_batch_size` across batches.
         max_execution_batch_size: largest batch run when splitting (default `max_batch_size`).
+        on_batch: called as each batch starts, with `thread_pool_name` and each task's seconds in the queue (the
+            server's batching metrics).
 
     Examples:
     >>> import numpy as np
@@ -76,7 +79,8 @@ class Batcher:
                  max_enqueued_batches: int = DEFAULT_MAX_ENQUEUED_BATCHES, num_batch_threads: int | None = None,
                  allowed_batch_sizes: list[int] | tuple[int, ...] = (), pad_variable_length_inputs: bool = False,
                  enable_large_batch_splitting: bool = False, max_execution_batch_size: int | None = None,
-                 thread_pool_name: str = "batch_threads") -> None:
+                 thread_pool_name: str = "batch_threads",
+                 on_batch: Callable[[str, list[float]], None] | None = None) -> None:
         num_batch_threads = _default_num_batch_threads() if num_batch_threads is None else num_batch_threads
         execution = max_batch_size if max_execution_batch_size is None or not enable_large_batch_splitting \
             else max_execution_batch_size
@@ -103,6 +107,8 @@ class Batcher:
         self.calls = 0
         self.batch_sizes: collections.Counter[int] = collections.Counter()  # batch size (before padding) → count
         self._run_fn = run_fn
+        self.thread_pool_name = thread_pool_name
+        self._on_batch = on_batch
         self._cond = threading.Condition()
         self._queues: dict[tuple, collections.deque[_Batch]] = {}
         self._enqueued = 0
@@ -122,7 +128,7 @@ class Batcher:
         return max_batch_size
 
     @classmethod
-    def from_proto(cls, params, run_fn: RunFn) -> Batcher:
+    def from_proto(cls, params, run_fn: RunFn, on_batch: Callable[[str, list[float]], None] | None = None) -> Batcher:
         """A Batcher from TF Serving's `BatchingParameters`; unset fields take TF Serving's defaults."""
         def value(name: str, default):
             return getattr(params, name).value if params.HasField(name) else default
@@ -136,7 +142,7 @@ class Batcher:
                    allowed_batch_sizes=list(params.allowed_batch_sizes),
                    pad_variable_length_inputs=params.pad_variable_length_inputs,
                    enable_large_batch_splitting=value("enable_large_batch_splitting", False),
-                   max_execution_batch_size=value("max_execution_batch_size", max_batch_size))
+                   max_execution_batch_size=value("max_execution_batch_size", max_batch_size), on_batch=on_batch)
 
     @property
     def queued_tasks(self) -> int:
@@ -269,6 +275,9 @@ class Batcher:
             self._run(batch)
 
     def _run(self, batch: _Batch) -> None:
+        if self._on_batch is not None:
+            started = time.monotonic()
+            self._on_batch(self.thread_pool_name, [started - task.enqueued for task in batch.tasks])
         try:
             padded = next((s for s in self.allowed_batch_sizes if s >= batch.size), batch.size)
             outputs = self._run_fn(self._merge(batch.tasks, padded - batch.size))

@@ -60,6 +60,12 @@ def _family_specs() -> list[_Family]:
         _Family("/tensorflow/serving/model_warmup_latency",
                 "Distribution of wall time (in microseconds) for warming up the model.", "histogram",
                 ("model_path", "status"), _LATENCY_BUCKETS),
+        # BatchingSession's (batching_session.cc): model runs, and each task's time queued before its batch ran.
+        _Family("/tensorflow/serving/batching_session/wrapped_run_count",
+                "Total count of run calls on the wrapped session", "counter", ()),
+        _Family("/tensorflow/serving/batching_session/queuing_latency",
+                "Distribution of wall time spent (in microseconds) in queuing", "histogram", ("thread_pool_name",),
+                exponential_buckets(100, 1.2, 52)),
         _Family("/tensorflow/cc/saved_model/load_attempt_count",
                 "The number of times a SavedModel was successfully loaded.", "counter", ("model_path", "status")),
         _Family("/tensorflow/cc/saved_model/load_latency",
@@ -135,6 +141,14 @@ class Metrics:
         with self._lock:
             self._observe("/tensorflow/serving/request_example_counts", (model_name,), count)
             self._add("/tensorflow/serving/request_example_count_total", (model_name,), count)
+
+    def record_batch(self, thread_pool_name: str, queued_s: list[float]) -> None:
+        """One batch about to run: wrapped_run_count, and queuing_latency for each of its tasks."""
+        with self._lock:
+            self._add("/tensorflow/serving/batching_session/wrapped_run_count", (), 1)
+            for seconds in queued_s:
+                self._observe("/tensorflow/serving/batching_session/queuing_latency", (thread_pool_name,),
+                              seconds * 1e6)
 
     def record_load(self, model_path: str, ok: bool, latency_s: float) -> None:
         """One SavedModel load attempt; latency is counted for successful loads only (as TensorFlow does)."""

@@ -142,7 +142,11 @@ class ModelServer:
 
         path = self.options.batching_parameters_file
         params = parse_text_proto(path, BatchingParameters) if path else BatchingParameters()
-        return (lambda run_fn: Batcher.from_proto(params, run_fn)), Batcher.execution_size(params)
+        return (lambda run_fn: Batcher.from_proto(params, run_fn, self._record_batch)), Batcher.execution_size(params)
+
+    def _record_batch(self, thread_pool_name: str, queued_s: list[float]) -> None:
+        if self.metrics is not None:  # set up after the batcher factory, read at each batch
+            self.metrics.record_batch(thread_pool_name, queued_s)
 
     def _monitoring(self) -> str | None:
         """The Prometheus path when --monitoring_config_file enables it (metrics also count gRPC traffic)."""

@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Optional
 
+import h5py
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfpipe.config.atomic import write_text_atomic
+from tfpipe.config.atomic import copy_file_atomic, write_text_atomic
 from tfpipe.models import keras_compat
 from tfpipe.training.strategies import gather_across_workers
 
@@ -40,11 +42,66 @@ def steps_done(model: keras.Model, backup_dir: Path) -> int:
     # whole training step twice (~10 s for MiniLM).
     with model.distribute_strategy.scope():
         model.optimizer.build(model.trainable_variables)
-    weights = Path(backup_dir) / "latest.weights.h5"
+    weights = keras_compat.backup_files(backup_dir)[0]
     if not weights.is_file():
         return 0
     model.load_weights(str(weights))
     return keras_compat.optimizer_steps(model.optimizer)
+
+
+def _weights_whole(path: Path) -> bool:
+    datasets = 0
+
+    def read(_: str, item: object) -> None:
+        nonlocal datasets
+        if isinstance(item, h5py.Dataset):
+            item[()]  # a kill mid-write can leave a dataset's data, or the file's end, unwritten
+            datasets += 1
+
+    try:
+        with h5py.File(path, "r") as handle:
+            handle.visititems(read)
+    except Exception:  # h5py raises OSError, KeyError, RuntimeError... for a damaged file
+        return False
+    return datasets > 0
+
+
+def _metadata_whole(path: Path) -> bool:
+    try:
+        return "epoch" in json.loads(path.read_text())
+    except (OSError, ValueError, TypeError):  # TypeError: JSON that is not an object
+        return False
+
+
+def repair_torn_backup(backup: keras.callbacks.BackupAndRestore) -> Optional[str]:
+    """Makes a backup a kill left half-written loadable again; returns the line it printed, None if it was whole.
+
+    Keras writes the weights, then the metadata, in place: a kill meanwhile leaves one torn, and its restore falls
+    back to the previous pair (`double_checkpoint`) only on an OSError, not on torn JSON. A torn file is replaced by
+    the whole previous pair; without one, torn metadata is dropped (the weights hold the optimizer's step count,
+    all `fit_resumable` resumes from) and torn weights take the metadata with them: the run starts over.
+    """
+    weights, metadata, previous_weights, previous_metadata = keras_compat.backup_files(backup)
+    torn_weights = weights.exists() and not _weights_whole(weights)
+    torn_metadata = metadata.exists() and not _metadata_whole(metadata)
+    if not (torn_weights or torn_metadata):
+        return None
+    torn = weights if torn_weights else metadata
+    if _weights_whole(previous_weights) and _metadata_whole(previous_metadata):
+        # Copied whole or not at all: a kill during the repair leaves no new torn file (it is redone next time).
+        copy_file_atomic(previous_weights, weights)
+        copy_file_atomic(previous_metadata, metadata)
+        line = f"{torn}: torn by a kill while the backup was written; resuming from the previous backup " \
+               f"({previous_weights.name}, {previous_metadata.name})"
+    else:
+        if torn_weights:
+            weights.unlink()
+        metadata.unlink(missing_ok=True)  # torn, or the epoch of weights that are gone
+        then = f"resuming from {weights.name}" if weights.is_file() else \
+            "the run starts from its beginning (nothing whole to resume)"
+        line = f"{torn}: torn by a kill while the backup was written, and no whole previous backup; removed it: {then}"
+    print(line, file=sys.stderr)
+    return line
 
 
 class StopAtStep(keras.callbacks.Callback):
@@ -250,6 +307,10 @@ def fit_resumable(
         # as `steps_done` has loaded it before `fit`.
         callbacks.insert(0, StopAtStep(total_steps))
     backup = next((c for c in callbacks if isinstance(c, keras.callbacks.BackupAndRestore)), None)
+    if backup is not None and (not isinstance(backup, EpochEndBackup) or backup.writer):  # readers only read
+        repair_torn_backup(backup)
+    # A barrier (nothing in one process): no worker reads the backup before the chief has repaired it.
+    gather_across_workers(model.distribute_strategy, 0)
     done = steps_done(model, backup_dir)
     epoch, into = divmod(done, steps_per_epoch)
     at_the_end = done >= (total_steps or epochs * steps_per_epoch)  # a last epoch cut short is done too

@@ -183,6 +183,7 @@ def _convert(export_dir: Path, saved: Any, export_metadata: dict, to: str, folde
     return {"format": to, "runtime": RUNTIMES[to], "precision": precision, "optimized": optimize,
             "model_file": MODEL_FILES[to], "inference_precision": inference_precision,
             "inputs": described["inputs"], "outputs": described["outputs"], "opset": opset,
+            "graph_rewrites": described["rewrites"],
             "source": {"export_dir": str(export_dir.resolve()), "signature": "predict_ids",
                        "task": export_metadata["task"], "vocabulary_sha256": export_metadata.get("vocabulary_sha256")},
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

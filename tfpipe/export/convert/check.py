@@ -94,21 +94,25 @@ def parity(saved: Any, model: ConvertedModel, texts: list[str], pairs: Optional[
     return {"samples": len(texts), "max_abs_diff": max_diff, "agreement": agreement, "per_output": per_output}
 
 
-def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up (first-call graph building and allocation)
-    times = []
+def _interleaved_median_ms(fns: list[Callable[[], Any]], repeats: int) -> list[float]:
+    """Median milliseconds of each of `fns`, run in turn within each repeat: a shared machine's load changes hit
+    them alike, which timing one after the other would not."""
+    for fn in fns:
+        fn()  # warm-up (first-call graph building and allocation)
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        for fn, kept in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            kept.append((time.perf_counter() - start) * 1000)
+    return [statistics.median(kept) for kept in times]
 
 
 def latency(saved: Any, encoder: Encoder, vocabulary_size: int, repeats: int = 5,
             sequence: int = TIMED_SEQUENCE) -> dict[str, dict[str, float]]:
     """Median milliseconds of the SavedModel's token-id signature and the converted encoder on the same random
     `[batch, sequence]` ids (128, or the export's shorter `max_seq_length`, which its position embeddings may not
-    exceed), batch by batch side by side, and the speed-up."""
+    exceed), run in turn, and the speed-up."""
     rng = np.random.default_rng(0)
     out: dict[str, dict[str, float]] = {"savedmodel_ms": {}, "converted_ms": {}, "speedup": {}}
     for batch in TIMED_BATCHES:
@@ -116,8 +120,8 @@ def latency(saved: Any, encoder: Encoder, vocabulary_size: int, repeats: int = 5
         feeds = {"input_word_ids": ids, "input_mask": np.ones_like(ids), "input_type_ids": np.zeros_like(ids)}
         constants = {k: tf.constant(v) for k, v in feeds.items()}
         key = f"batch_{batch}"
-        out["savedmodel_ms"][key] = _median_ms(lambda c=constants: saved.signatures["predict_ids"](**c), repeats)
-        out["converted_ms"][key] = _median_ms(lambda f=feeds: encoder(f), repeats)
+        out["savedmodel_ms"][key], out["converted_ms"][key] = _interleaved_median_ms(
+            [lambda c=constants: saved.signatures["predict_ids"](**c), lambda f=feeds: encoder(f)], repeats)
         out["speedup"][key] = out["savedmodel_ms"][key] / out["converted_ms"][key]
     return out
 

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from tfpipe.config.atomic import write_bytes_atomic
 from tfpipe.export.convert.errors import require
+from tfpipe.export.convert.onnx_fusions import fuse_keras_patterns
 from tfpipe.text.tokenizer import MODEL_INPUTS
 
 ENCODER_SIGNATURE = "predict_ids"
@@ -61,9 +62,11 @@ def encoder_function(export_dir: str | Path, loaded: Any = None):
 
 
 def saved_model_to_onnx(export_dir: str | Path, output: str | Path, opset: int = DEFAULT_OPSET,
-                        loaded: Any = None) -> dict[str, Any]:
-    """Writes the export's encoder as ONNX to `output`; returns its input/output descriptions. `loaded` is the
-    SavedModel when the caller has it loaded already (a BERT export takes seconds to load)."""
+                        loaded: Any = None, rewrite: bool = True) -> dict[str, Any]:
+    """Writes the export's encoder as ONNX to `output`, its Keras layer norms and GELUs in the forms runtimes fuse
+    (`onnx_fusions`; `rewrite=False` keeps tf2onnx's graph, for measuring what they gain); returns its input/output
+    descriptions and how many of each were rewritten. `loaded` is the SavedModel when the caller has it loaded
+    already (a BERT export takes seconds to load)."""
     tf2onnx = require("tf2onnx", "ONNX conversion", "onnx")
     require("onnx", "ONNX conversion", "onnx")
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
@@ -74,8 +77,9 @@ def saved_model_to_onnx(export_dir: str | Path, output: str | Path, opset: int =
     # tf2onnx names outputs after graph tensors; give them the signature's aliases.
     for old, new in zip([o.name for o in model.graph.output], names):
         _rename(model.graph, old, new)
+    rewrites = fuse_keras_patterns(model) if rewrite else {}
     write_bytes_atomic(output, model.SerializeToString())
-    return describe(output)
+    return describe(output) | {"rewrites": rewrites}
 
 
 def _rename(graph, old: str, new: str) -> None:

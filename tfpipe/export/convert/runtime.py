@@ -4,6 +4,7 @@ them. The conversion check and `tfpipe serve --backend` both run exactly this co
 
 from __future__ import annotations
 
+import inspect
 import json
 import queue
 from pathlib import Path
@@ -124,6 +125,19 @@ def graph_logits(encoder: Encoder, output_shape: list[int]) -> Callable[[dict], 
     return logits
 
 
+def _by_alias(fn: Callable, names: list[str]) -> Callable:
+    """`fn` (positional inputs) taking keyword-only inputs named `names`, as a SavedModel's signatures do (inputs
+    by alias, in `structured_input_signature[1]`). The parameters are declared, not `**inputs`: a concrete function
+    binds keyword calls to declared parameters only, and on a failed bind falls back to its flat signature after
+    formatting the inputs into an error message (a millisecond a call)."""
+    def by_alias(**inputs):
+        return fn(*[inputs[n] for n in names])
+
+    by_alias.__signature__ = inspect.Signature(
+        [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in names])
+    return by_alias
+
+
 class ConvertedModel:
     """An export's signatures with a converted encoder in the middle.
 
@@ -145,8 +159,5 @@ class ConvertedModel:
         self.functions = export_functions(export_dir, graph_logits(self.encoder, self.manifest["outputs"][0]["shape"]))
         self.signatures: dict[str, Any] = {}
         for name, (fn, specs, _) in self.functions.endpoints().items():
-            # Keyword-only, as a SavedModel's signatures are: inputs by alias, in `structured_input_signature[1]`.
-            def by_alias(fn=fn, names=tuple(spec.name for spec in specs), **inputs):
-                return fn(*[inputs[n] for n in names])
-
-            self.signatures[name] = tf.function(by_alias).get_concrete_function(**{s.name: s for s in specs})
+            self.signatures[name] = tf.function(_by_alias(fn, [s.name for s in specs])).get_concrete_function(
+                **{s.name: s for s in specs})
