@@ -12,7 +12,7 @@ run as one kernel. Each rewrite is exact algebra, and every conversion is still 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Optional
+from typing import Any, Collection, Optional
 
 import numpy as np
 
@@ -54,9 +54,12 @@ class _Graph:
         return others[0] if len(node.input) == 2 and len(others) == 1 else None
 
 
-def _remove_nodes(graph: Any, ids: "set[int] | list[int]") -> None:
-    """Drops the nodes whose `id()` is in `ids`, keeping the others in order."""
+def _remove_nodes(graph: Any, ids: Collection[int]) -> None:
+    """Drops the nodes whose `id()` is in `ids`, keeping the others in order (the matchers hold those nodes, so
+    protobuf hands back the same Python objects)."""
     kept = [node for node in graph.node if id(node) not in ids]
+    if len(graph.node) - len(kept) != len(set(ids)):  # a half-applied rewrite would leave a broken graph
+        raise RuntimeError("ONNX rewrite: the nodes to remove were not found in the graph")
     del graph.node[:]
     graph.node.extend(kept)
 
