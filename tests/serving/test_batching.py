@@ -253,3 +253,20 @@ def test_invalid_parameters_name_the_field() -> None:
         Batcher(lambda inputs: inputs, max_batch_size=0)
     with pytest.raises(ValueError, match="num_batch_threads must be >= 1, got 0"):
         Batcher.from_proto(BatchingParameters(num_batch_threads={"value": 0}), lambda inputs: inputs)
+
+
+def test_on_batch_sees_each_batch_and_its_failure_fails_nothing(caplog) -> None:
+    seen = []
+
+    def record(pool: str, queued: list[float]) -> None:
+        seen.append((pool, len(queued), all(q >= 0 for q in queued)))
+        raise RuntimeError("metrics down")
+
+    batcher = Batcher(lambda inputs: {"y": inputs["x"] * 2}, max_batch_size=8, num_batch_threads=1,
+                      on_batch=record, thread_pool_name="pool")
+    try:
+        assert batcher.submit({"x": np.array([1.0, 2.0])}, timeout=10)["y"].tolist() == [2.0, 4.0]
+    finally:
+        batcher.close()
+    assert seen == [("pool", 1, True)]
+    assert "batching metrics hook failed" in caplog.text

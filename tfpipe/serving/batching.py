@@ -7,6 +7,7 @@ outputs are split back; queue limits, error codes and messages follow TF Serving
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import threading
 import time
@@ -17,6 +18,8 @@ import grpc
 import numpy as np
 
 from tfpipe.serving.errors import ServingError
+
+log = logging.getLogger(__name__)
 
 RunFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -277,7 +280,10 @@ class Batcher:
     def _run(self, batch: _Batch) -> None:
         if self._on_batch is not None:
             started = time.monotonic()
-            self._on_batch(self.thread_pool_name, [started - task.enqueued for task in batch.tasks])
+            try:
+                self._on_batch(self.thread_pool_name, [started - task.enqueued for task in batch.tasks])
+            except Exception:  # metrics must not fail the batch, or leave its requests waiting forever
+                log.exception("batching metrics hook failed")
         try:
             padded = next((s for s in self.allowed_batch_sizes if s >= batch.size), batch.size)
             outputs = self._run_fn(self._merge(batch.tasks, padded - batch.size))
