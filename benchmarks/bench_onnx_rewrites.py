@@ -40,9 +40,9 @@ def main() -> None:
     saved = tf.saved_model.load(str(args.export_dir))
     work = Path(tempfile.mkdtemp(prefix="rewrites-"))
     precisions = ["f32"] + (["bf16"] if "BF16" in openvino_export.cpu_capabilities() else [])
+    tokenizer = export_tokenizer(args.export_dir, read_export_metadata(args.export_dir))
     calibration = None
     if args.calibration_data:
-        tokenizer = export_tokenizer(args.export_dir, read_export_metadata(args.export_dir))
         calibration = check.calibration_batches(args.calibration_data, args.export_dir, tokenizer)
     encoders, rewrites = {}, {}
     for label, rewrite in (("tf2onnx graph", False), ("rewritten", True)):
@@ -58,7 +58,7 @@ def main() -> None:
             openvino_export.onnx_to_openvino(onnx_path, int8_xml, "int8", calibration)
             encoders[(label, f"openvino int8+{precisions[-1]}")] = OpenVinoEncoder(int8_xml, precisions[-1])
     rng = np.random.default_rng(0)
-    vocabulary = export_tokenizer(args.export_dir, read_export_metadata(args.export_dir)).vocabulary_size
+    vocabulary = tokenizer.vocabulary_size
     times: dict = {}
     for batch in (1, 32):
         ids = rng.integers(5, vocabulary, (batch, 128), dtype=np.int32)

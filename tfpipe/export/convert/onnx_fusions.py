@@ -12,7 +12,8 @@ run as one kernel. Each rewrite is exact algebra, and every conversion is still 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Collection, Optional
+from collections.abc import Collection, Iterator, Mapping
+from typing import Any, Optional
 
 import numpy as np
 
@@ -21,11 +22,37 @@ from tfpipe.export.convert.errors import require
 LAYER_NORM_OPSET = 17  # where ONNX's LayerNormalization appeared
 
 
+class _Constants(Mapping):
+    """Tensor name → value of the graph's initializers and Constant nodes, each converted to numpy when first
+    looked up: the matchers read a few small ones, and the graph holds every weight of the model."""
+
+    def __init__(self, graph: Any) -> None:
+        self._to_array = require("onnx", "ONNX graph rewrites", "onnx").numpy_helper.to_array
+        self._tensors = {i.name: i for i in graph.initializer}
+        for node in graph.node:
+            if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+                self._tensors[node.output[0]] = node.attribute[0].t
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._arrays:
+            self._arrays[name] = self._to_array(self._tensors[name])
+        return self._arrays[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tensors
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tensors)
+
+    def __len__(self) -> int:
+        return len(self._tensors)
+
+
 class _Graph:
     """Who produces and who consumes each tensor of an ONNX graph, and its constant values."""
 
     def __init__(self, graph: Any) -> None:
-        numpy_helper = require("onnx", "ONNX graph rewrites", "onnx").numpy_helper
         self.graph = graph
         self.producer = {out: node for node in graph.node for out in node.output}
         self.consumers: dict[str, list] = defaultdict(list)
@@ -33,10 +60,7 @@ class _Graph:
             for name in node.input:
                 self.consumers[name].append(node)
         self.outputs = {value.name for value in graph.output}
-        self.constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-        for node in graph.node:
-            if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-                self.constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+        self.constants = _Constants(graph)
 
     def made_by(self, name: str, op_type: str) -> Optional[Any]:
         node = self.producer.get(name)
@@ -162,7 +186,7 @@ def _rewrite_gelus(model: Any) -> int:
     dropped, count = [], 0
     for erf in [n for n in model.graph.node if n.op_type == "Erf"]:
         product = g.made_by(erf.input[0], "Mul")
-        negated = product and next((g.made_by(i, "Neg") for i in product.input if g.made_by(i, "Neg")), None)
+        negated = product and next(filter(None, (g.made_by(i, "Neg") for i in product.input)), None)
         subtract = g.only_use(erf.output[0], "Sub")
         one = subtract and subtract.input[0]
         if (not negated or g.only_use(negated.output[0], "Mul") is not product
@@ -187,6 +211,7 @@ def _rewrite_attention_scores(model: Any) -> int:
     ((AB)ᵀ = BᵀAᵀ, the transposes folded into the input ones): Keras's attention einsum comes out as keys × queries
     turned around, and that last transpose of the biggest tensor (batch × heads × seq × seq) between the scores
     and their softmax hides the usual attention pattern from OpenVINO's fused attention kernels."""
+    make_attribute = require("onnx", "ONNX graph rewrites", "onnx").helper.make_attribute
     g = _Graph(model.graph)
     dropped, count = [], 0
     for matmul in [n for n in model.graph.node if n.op_type == "MatMul"]:
@@ -200,8 +225,7 @@ def _rewrite_attention_scores(model: Any) -> int:
             continue
         for node, perm in ((left, perms[1]), (right, perms[2])):
             del node.attribute[:]
-            node.attribute.append(require("onnx", "ONNX graph rewrites", "onnx").helper.make_attribute(
-                "perm", _swap_last_two(perm)))
+            node.attribute.append(make_attribute("perm", _swap_last_two(perm)))
         matmul.input[:] = [right.output[0], left.output[0]]
         matmul.output[:] = [after.output[0]]
         dropped.append(id(after))
